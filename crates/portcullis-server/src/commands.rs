@@ -1,0 +1,177 @@
+//! What each command does; wiring only, the logic is in the library.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use portcullis::config::RawConfig;
+use portcullis::password::Password;
+use portcullis::secrets::Origin;
+use portcullis::{Config, Portcullis, Secrets};
+
+use crate::cli::{Cli, Command, ConfigCommand, UserCommand};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { bind, demo } => serve(cli.config.as_deref(), bind, demo).await,
+            Command::User { command } => user(cli.config.as_deref(), command).await,
+            Command::Config { command: ConfigCommand::Check } => config_check(cli.config.as_deref()),
+        }
+    })
+}
+
+fn load(path: Option<&Path>) -> Result<(RawConfig, Config)> {
+    let raw = RawConfig::load(path)?;
+    let config = raw.validate()?;
+    Ok((raw, config))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bool) -> Result<()> {
+    let (_, mut config) = load(path)?;
+    init_logging(&config);
+    let demo_dir = if demo {
+        let dir = tempfile::Builder::new().prefix("portcullis-demo-").tempdir()?;
+        config.data_dir = dir.path().to_path_buf();
+        config.store_url = format!("sqlite://{}", dir.path().join("demo.db").display());
+        Some(dir)
+    } else {
+        None
+    };
+    if demo {
+        config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 8000));
+    }
+    if let Some(bind) = bind {
+        config.bind = bind;
+    }
+    let secrets = if demo {
+        Secrets::ephemeral()
+    } else {
+        let secrets = Secrets::load_or_generate(&config)?;
+        let dir = config.data_dir.display();
+        match secrets.csrf_origin {
+            Origin::Generated => tracing::info!(%dir, "generated new secrets into the data directory"),
+            Origin::Loaded => tracing::info!(%dir, "using the secrets in the data directory"),
+            Origin::Configured | Origin::Ephemeral => {}
+        }
+        secrets
+    };
+    let auth = Portcullis::builder(config.clone()).with_secrets(secrets).build().await?;
+    if demo {
+        // The seed app's demo account; it exists only in demo mode.
+        auth.accounts()
+            .create("test", &Password::new("test"), None, Vec::new())
+            .await
+            .context("creating the demo user")?;
+    }
+    let listener =
+        tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    println!("Portcullis listening on http://{addr}");
+    if demo {
+        println!("Demo mode: temporary database, ephemeral secrets; log in as test / test");
+    }
+    std::io::stdout().flush()?;
+    auth.spawn_maintenance();
+    portcullis::http::serve(listener, auth.router(), shutdown_signal()).await?;
+    drop(demo_dir);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn read_password(from_stdin: bool, prompt: &str) -> Result<Password> {
+    let line = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password(prompt)?;
+        let again = rpassword::prompt_password("Repeat it: ")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        first
+    };
+    if line.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(Password::new(line))
+}
+
+async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
+    let (_, config) = load(path)?;
+    let auth = Portcullis::builder(config).with_secrets(Secrets::ephemeral()).build().await?;
+    let accounts = auth.accounts();
+    match command {
+        UserCommand::Add { name, password_stdin, admin } => {
+            let password = read_password(password_stdin, "Password: ")?;
+            if let Some(problem) = accounts.password_problem(&name, &password) {
+                bail!("password {problem}");
+            }
+            let roles = if admin { vec!["admin".to_owned()] } else { Vec::new() };
+            let user = accounts.create(&name, &password, None, roles).await?;
+            println!("created user {} ({})", user.username, user.id);
+        }
+        UserCommand::Passwd { name, password_stdin } => {
+            let password = read_password(password_stdin, "New password: ")?;
+            if let Some(problem) = accounts.password_problem(&name, &password) {
+                bail!("password {problem}");
+            }
+            let user = accounts.set_password(&name, &password).await?;
+            let ended = auth.sessions().revoke_user(user.id, "password_changed").await?;
+            println!("password changed for {}; {ended} session(s) ended", user.username);
+        }
+        UserCommand::List => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{:<36}  {:<24}  {:<8}  roles", "id", "username", "disabled")?;
+            for u in accounts.list().await? {
+                writeln!(out, "{:<36}  {:<24}  {:<8}  {}", u.id, u.username, u.disabled, u.roles.join(","))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn config_check(path: Option<&Path>) -> Result<()> {
+    let raw = RawConfig::load(path)?;
+    print!("{}", raw.to_redacted_toml());
+    raw.validate()?;
+    eprintln!("configuration is valid");
+    Ok(())
+}

@@ -1,0 +1,661 @@
+//! Configuration: `portcullis.toml` overlaid by `PORTCULLIS_SECTION__KEY` environment variables.
+//!
+//! [`RawConfig`] is what the file says (every field has a default); [`Config`] is the validated
+//! form the rest of the crate uses. Validation lists every problem at once, each naming its key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The configuration as written in `portcullis.toml`; every field has a default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// Listening address, data directory, body and time limits.
+    pub server: RawServer,
+    /// Where users and sessions are kept.
+    pub store: RawStore,
+    /// Session lifetimes and the hot-path cache.
+    pub session: RawSession,
+    /// Session cookie attributes.
+    pub cookie: RawCookie,
+    /// CSRF protection.
+    pub csrf: RawCsrf,
+    /// Cross-origin requests (deploy mode C).
+    pub cors: RawCors,
+    /// Password hashing and policy.
+    pub password: RawPassword,
+    /// Account self-service.
+    pub accounts: RawAccounts,
+    /// The single-page app served on non-API paths (deploy mode A).
+    pub spa: RawSpa,
+    /// Logging.
+    pub log: RawLog,
+    /// Secrets given explicitly (otherwise generated into the data directory).
+    pub secrets: RawSecrets,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// Address to listen on.
+    pub bind: String,
+    /// Directory for the SQLite database and generated secrets.
+    pub data_dir: PathBuf,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: u64,
+    /// Longest a request may take before it is answered with 503.
+    pub request_timeout: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            data_dir: PathBuf::from("data"),
+            body_limit: 64 * 1024,
+            request_timeout: "10s".into(),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    /// `sqlite://PATH`; defaults to `portcullis.db` in the data directory.
+    pub url: Option<String>,
+}
+
+/// `[session]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSession {
+    /// A session unused for this long ends.
+    pub idle_timeout: String,
+    /// A session ends this long after login, however active.
+    pub absolute_timeout: String,
+    /// `last_seen` is written at most once per this interval per session.
+    pub touch_interval: String,
+    /// How many sessions the in-process cache holds.
+    pub cache_capacity: u64,
+    /// How often expired sessions are deleted from the store.
+    pub cleanup_interval: String,
+}
+
+impl Default for RawSession {
+    fn default() -> Self {
+        Self {
+            idle_timeout: "30m".into(),
+            absolute_timeout: "24h".into(),
+            touch_interval: "60s".into(),
+            cache_capacity: 100_000,
+            cleanup_interval: "1h".into(),
+        }
+    }
+}
+
+/// `[cookie]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCookie {
+    /// Session cookie name; `__Host-` is prepended when `secure` is on.
+    pub name: String,
+    /// Send cookies only over HTTPS.
+    pub secure: bool,
+    /// `strict`, `lax` or `none` (`none` forces `secure`).
+    pub same_site: String,
+}
+
+impl Default for RawCookie {
+    fn default() -> Self {
+        Self { name: "portcullis_session".into(), secure: false, same_site: "strict".into() }
+    }
+}
+
+/// `[csrf]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCsrf {
+    /// Require a CSRF token on unsafe methods (the origin check always runs).
+    pub require_token: bool,
+    /// Issue a new browser nonce at logout, ending tokens fetched before it.
+    pub rotate_on_logout: bool,
+    /// Name of the HttpOnly cookie holding the browser's CSRF nonce.
+    pub cookie_name: String,
+}
+
+impl Default for RawCsrf {
+    fn default() -> Self {
+        Self { require_token: true, rotate_on_logout: false, cookie_name: "portcullis_csrf".into() }
+    }
+}
+
+/// `[cors]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCors {
+    /// Origins (`scheme://host[:port]`) allowed to call with credentials.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[password]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPassword {
+    /// argon2id memory cost in KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    /// argon2id iterations (OWASP: 2).
+    pub iterations: u32,
+    /// argon2id lanes (OWASP: 1).
+    pub parallelism: u32,
+    /// Hashing threads; 0 means one per core.
+    pub pool_size: usize,
+    /// Hash jobs allowed to wait for a thread before requests get 503.
+    pub queue: usize,
+    /// Shortest password accepted at registration.
+    pub min_length: usize,
+    /// Longest password accepted.
+    pub max_length: usize,
+    /// Allow argon2 parameters below the OWASP minimum (tests only).
+    pub danger_allow_weak_params: bool,
+}
+
+impl Default for RawPassword {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            pool_size: 0,
+            queue: 64,
+            min_length: 8,
+            max_length: 128,
+            danger_allow_weak_params: false,
+        }
+    }
+}
+
+/// `[accounts]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAccounts {
+    /// Allow `POST /api/register`.
+    pub registration: bool,
+}
+
+impl Default for RawAccounts {
+    fn default() -> Self {
+        Self { registration: true }
+    }
+}
+
+/// `[spa]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSpa {
+    /// Directory holding the SPA's `index.html` and assets; the built-in page when unset.
+    pub dir: Option<PathBuf>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `portcullis=debug`.
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self { format: "text".into(), level: "info".into() }
+    }
+}
+
+/// `[secrets]`
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSecrets {
+    /// Key for CSRF tokens: base64 of at least 32 bytes. Generated into the data dir when unset.
+    pub csrf_key: Option<String>,
+}
+
+impl fmt::Debug for RawSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawSecrets").field("csrf_key", &self.csrf_key.as_ref().map(|_| "[redacted]")).finish()
+    }
+}
+
+/// Every problem found while loading or validating the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .problems.join("\n  "))]
+pub struct ConfigError {
+    /// One line per problem, each naming its key.
+    pub problems: Vec<String>,
+}
+
+impl RawConfig {
+    /// Reads `path` (when given) and overlays `PORTCULLIS_SECTION__KEY` variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError { problems: vec![format!("config file {} does not exist", path.display())] });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("PORTCULLIS_").split("__").ignore(&["config"]));
+        figment.extract().map_err(|err| ConfigError { problems: err.into_iter().map(|e| e.to_string()).collect() })
+    }
+
+    /// This configuration as TOML with every secret replaced by `[redacted]`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.secrets.csrf_key.is_some() {
+            shown.secrets.csrf_key = Some("[redacted]".into());
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// Checks every value and produces the typed configuration.
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let mut p = Problems::default();
+        let bind = p.check(
+            "server.bind",
+            self.server
+                .bind
+                .parse::<SocketAddr>()
+                .map_err(|e| format!("`{}` is not an address like 127.0.0.1:8000 ({e})", self.server.bind)),
+        );
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit) {
+            p.push("server.body_limit", "must be between 1024 and 16777216 bytes");
+        }
+        let request_timeout = p.duration("server.request_timeout", &self.server.request_timeout);
+        let idle = p.duration("session.idle_timeout", &self.session.idle_timeout);
+        let absolute = p.duration("session.absolute_timeout", &self.session.absolute_timeout);
+        let touch = p.duration("session.touch_interval", &self.session.touch_interval);
+        let cleanup = p.duration("session.cleanup_interval", &self.session.cleanup_interval);
+        if let (Some(idle), Some(absolute)) = (idle, absolute) {
+            if absolute < idle {
+                p.push("session.absolute_timeout", "must not be shorter than session.idle_timeout");
+            }
+        }
+        if let (Some(idle), Some(touch)) = (idle, touch) {
+            if touch >= idle {
+                p.push("session.touch_interval", "must be shorter than session.idle_timeout");
+            }
+        }
+        if self.session.cache_capacity == 0 {
+            p.push("session.cache_capacity", "must be at least 1");
+        }
+        let same_site = p.check("cookie.same_site", SameSite::parse(&self.cookie.same_site));
+        for (key, name) in [("cookie.name", &self.cookie.name), ("csrf.cookie_name", &self.csrf.cookie_name)] {
+            if !is_cookie_name(name) {
+                p.push(key, "must be 1-64 letters, digits, '_' or '-'");
+            }
+        }
+        if self.cookie.name == self.csrf.cookie_name {
+            p.push("csrf.cookie_name", "must differ from cookie.name");
+        }
+        let mut allowed_origins = Vec::new();
+        for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
+            let key = format!("cors.allowed_origins[{i}]");
+            if let Some(o) = p.check(&key, normalize_origin(origin)) {
+                allowed_origins.push(o);
+            }
+        }
+        let pw = &self.password;
+        if !pw.danger_allow_weak_params && (pw.memory_kib < 19_456 || pw.iterations < 2) {
+            p.push(
+                "password.memory_kib",
+                "argon2id below the OWASP minimum (19456 KiB, 2 iterations); set password.danger_allow_weak_params only in tests",
+            );
+        }
+        if pw.memory_kib < 8 * pw.parallelism.max(1) || pw.iterations == 0 || !(1..=16).contains(&pw.parallelism) {
+            p.push(
+                "password.parallelism",
+                "argon2id needs parallelism 1-16, iterations >= 1 and memory_kib >= 8 x parallelism",
+            );
+        }
+        if pw.min_length == 0 || pw.min_length > pw.max_length {
+            p.push("password.min_length", "must be at least 1 and not above password.max_length");
+        }
+        if pw.max_length > 1024 {
+            p.push("password.max_length", "must not exceed 1024");
+        }
+        if pw.queue == 0 {
+            p.push("password.queue", "must be at least 1");
+        }
+        let log_json = match self.log.format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                p.push("log.format", &format!("`{other}` is not one of: text, json"));
+                false
+            }
+        };
+        let store_url = self
+            .store
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("portcullis.db").display()));
+        if !store_url.starts_with("sqlite:") {
+            p.push("store.url", "only sqlite:// URLs are supported");
+        }
+        let csrf_key = match &self.secrets.csrf_key {
+            Some(b64) => p.check("secrets.csrf_key", decode_key(b64)),
+            None => None,
+        };
+        if let Some(dir) = &self.spa.dir {
+            if !dir.join("index.html").is_file() {
+                p.push("spa.dir", &format!("{} has no index.html", dir.display()));
+            }
+        }
+        if !p.0.is_empty() {
+            return Err(ConfigError { problems: p.0 });
+        }
+        let same_site = same_site.unwrap_or(SameSite::Strict);
+        // SameSite=None cookies are refused by browsers unless Secure.
+        let secure = self.cookie.secure || same_site == SameSite::None;
+        let zero = Duration::ZERO;
+        Ok(Config {
+            bind: bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
+            data_dir: self.server.data_dir.clone(),
+            body_limit: usize::try_from(self.server.body_limit).unwrap_or(usize::MAX),
+            request_timeout: request_timeout.unwrap_or(zero),
+            store_url,
+            session: SessionConfig {
+                idle_timeout: idle.unwrap_or(zero),
+                absolute_timeout: absolute.unwrap_or(zero),
+                touch_interval: touch.unwrap_or(zero),
+                cache_capacity: self.session.cache_capacity,
+                cleanup_interval: cleanup.unwrap_or(zero),
+            },
+            cookie: CookieConfig {
+                name: if secure { format!("__Host-{}", self.cookie.name) } else { self.cookie.name.clone() },
+                csrf_name: if secure {
+                    format!("__Host-{}", self.csrf.cookie_name)
+                } else {
+                    self.csrf.cookie_name.clone()
+                },
+                secure,
+                same_site,
+            },
+            csrf: CsrfConfig { require_token: self.csrf.require_token, rotate_on_logout: self.csrf.rotate_on_logout },
+            allowed_origins,
+            password: PasswordConfig {
+                memory_kib: pw.memory_kib,
+                iterations: pw.iterations,
+                parallelism: pw.parallelism,
+                pool_size: if pw.pool_size == 0 {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                } else {
+                    pw.pool_size
+                },
+                queue: pw.queue,
+                min_length: pw.min_length,
+                max_length: pw.max_length,
+            },
+            registration: self.accounts.registration,
+            spa_dir: self.spa.dir.clone(),
+            log_json,
+            log_level: self.log.level.clone(),
+            csrf_key,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, key: &str, problem: &str) {
+        self.0.push(format!("{key}: {problem}"));
+    }
+    fn check<T>(&mut self, key: &str, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.push(key, &e)).ok()
+    }
+    fn duration(&mut self, key: &str, value: &str) -> Option<Duration> {
+        let d = self.check(key, parse_duration(value))?;
+        if d.is_zero() {
+            self.push(key, "must be longer than zero");
+            return None;
+        }
+        Some(d)
+    }
+}
+
+/// Parses `500ms`, `30s`, `10m`, `24h` or `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration (write e.g. 30s, 10m, 24h, 7d)");
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(secs)
+        .filter(|&v| v <= 10 * 365 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{s}` is longer than ten years"))
+}
+
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Normalizes `scheme://host[:port]`, refusing wildcards, paths and other schemes.
+fn normalize_origin(origin: &str) -> Result<String, String> {
+    if origin.contains('*') {
+        return Err("wildcards are not allowed: credentials are sent, so list each origin".into());
+    }
+    let lower = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{origin}` must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!("`{origin}` must be scheme://host[:port] with no path"));
+    }
+    Ok(lower)
+}
+
+fn decode_key(b64: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b64.trim()))
+        .map_err(|_| "is not valid base64".to_string())?;
+    if bytes.len() < 32 {
+        return Err("must decode to at least 32 bytes".into());
+    }
+    Ok(bytes)
+}
+
+/// The cookie `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// Never sent cross-site (deploy modes A and B).
+    Strict,
+    /// Sent on top-level navigations and same-site requests (mode C, same-site).
+    Lax,
+    /// Always sent; requires `Secure` (mode C, cross-site).
+    None,
+}
+
+impl SameSite {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "strict" => Ok(Self::Strict),
+            "lax" => Ok(Self::Lax),
+            "none" => Ok(Self::None),
+            _ => Err(format!("`{s}` is not one of: strict, lax, none")),
+        }
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listening address.
+    pub bind: SocketAddr,
+    /// Directory for the database and generated secrets.
+    pub data_dir: PathBuf,
+    /// Largest accepted body in bytes.
+    pub body_limit: usize,
+    /// Request deadline.
+    pub request_timeout: Duration,
+    /// Store URL.
+    pub store_url: String,
+    /// Session lifetimes.
+    pub session: SessionConfig,
+    /// Cookie attributes.
+    pub cookie: CookieConfig,
+    /// CSRF options.
+    pub csrf: CsrfConfig,
+    /// Normalized CORS origins.
+    pub allowed_origins: Vec<String>,
+    /// Password hashing and policy.
+    pub password: PasswordConfig,
+    /// `POST /api/register` enabled.
+    pub registration: bool,
+    /// SPA directory, or the built-in page.
+    pub spa_dir: Option<PathBuf>,
+    /// Log as JSON lines.
+    pub log_json: bool,
+    /// Tracing filter.
+    pub log_level: String,
+    /// CSRF key given in the configuration, if any.
+    pub csrf_key: Option<Vec<u8>>,
+}
+
+/// Session lifetimes.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Inactivity limit.
+    pub idle_timeout: Duration,
+    /// Limit from login.
+    pub absolute_timeout: Duration,
+    /// Minimum interval between `last_seen` writes.
+    pub touch_interval: Duration,
+    /// Cache entries.
+    pub cache_capacity: u64,
+    /// Interval of the expired-session sweep.
+    pub cleanup_interval: Duration,
+}
+
+/// Cookie attributes (names already carry `__Host-` when secure).
+#[derive(Debug, Clone)]
+pub struct CookieConfig {
+    /// Session cookie name.
+    pub name: String,
+    /// CSRF nonce cookie name.
+    pub csrf_name: String,
+    /// `Secure` attribute.
+    pub secure: bool,
+    /// `SameSite` attribute.
+    pub same_site: SameSite,
+}
+
+/// CSRF options.
+#[derive(Debug, Clone)]
+pub struct CsrfConfig {
+    /// Require the token on unsafe methods.
+    pub require_token: bool,
+    /// New nonce at logout.
+    pub rotate_on_logout: bool,
+}
+
+/// Password hashing and policy.
+#[derive(Debug, Clone)]
+pub struct PasswordConfig {
+    /// argon2id memory in KiB.
+    pub memory_kib: u32,
+    /// argon2id iterations.
+    pub iterations: u32,
+    /// argon2id lanes.
+    pub parallelism: u32,
+    /// Hashing threads.
+    pub pool_size: usize,
+    /// Waiting jobs allowed.
+    pub queue: usize,
+    /// Minimum length at registration.
+    pub min_length: usize,
+    /// Maximum length.
+    pub max_length: usize,
+}
+
+impl Config {
+    /// The defaults, validated.
+    pub fn defaults() -> Self {
+        RawConfig::default().validate().unwrap_or_else(|e| unreachable!("the defaults are valid: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_secure() {
+        let c = Config::defaults();
+        assert_eq!(c.session.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(c.cookie.same_site, SameSite::Strict);
+        assert!(c.csrf.require_token);
+        assert_eq!(c.password.memory_kib, 19_456);
+    }
+
+    #[test]
+    fn every_problem_names_its_key() {
+        let mut raw = RawConfig::default();
+        raw.session.idle_timeout = "30x".into();
+        raw.cookie.same_site = "sometimes".into();
+        raw.cors.allowed_origins = vec!["*".into(), "http://ok.example".into(), "ftp://x".into()];
+        raw.password.memory_kib = 1024;
+        let err = raw.validate().expect_err("invalid");
+        let text = err.to_string();
+        for key in [
+            "session.idle_timeout",
+            "cookie.same_site",
+            "cors.allowed_origins[0]",
+            "cors.allowed_origins[2]",
+            "password.memory_kib",
+        ] {
+            assert!(text.contains(key), "{key} missing from {text}");
+        }
+        assert_eq!(err.problems.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn same_site_none_forces_secure_and_host_prefix() {
+        let mut raw = RawConfig::default();
+        raw.cookie.same_site = "None".into();
+        let c = raw.validate().expect("valid");
+        assert!(c.cookie.secure);
+        assert_eq!(c.cookie.name, "__Host-portcullis_session");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("99999999999999999d").is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! Reading cookies without allocating, and writing them with the configured attributes.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use cookie::time::Duration as CookieDuration;
+use cookie::{Cookie, SameSite as CookieSameSite};
+
+use crate::config::{CookieConfig, SameSite};
+
+/// The value of cookie `name` in the request, if sent.
+pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| v.trim_matches('"'))
+    })
+}
+
+/// Builds `Set-Cookie` values with the configured attributes.
+#[derive(Debug, Clone)]
+pub struct CookieJar {
+    config: CookieConfig,
+}
+
+impl CookieJar {
+    /// A jar for the given attributes.
+    pub fn new(config: CookieConfig) -> Self {
+        Self { config }
+    }
+
+    /// The session cookie's name.
+    pub fn session_name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The CSRF nonce cookie's name.
+    pub fn csrf_name(&self) -> &str {
+        &self.config.csrf_name
+    }
+
+    fn build(&self, name: &str, value: String, max_age: Option<CookieDuration>) -> HeaderValue {
+        let mut c =
+            Cookie::build((name.to_owned(), value)).http_only(true).path("/").secure(self.config.secure).same_site(
+                match self.config.same_site {
+                    SameSite::Strict => CookieSameSite::Strict,
+                    SameSite::Lax => CookieSameSite::Lax,
+                    SameSite::None => CookieSameSite::None,
+                },
+            );
+        if let Some(age) = max_age {
+            c = c.max_age(age);
+        }
+        // Names are validated and values are base64url, so the header is always valid.
+        HeaderValue::from_str(&c.build().to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// Sets the session cookie (a browser-session cookie: no Max-Age).
+    pub fn session(&self, value: String) -> HeaderValue {
+        self.build(&self.config.name, value, None)
+    }
+
+    /// Clears the session cookie.
+    pub fn clear_session(&self) -> HeaderValue {
+        self.build(&self.config.name, String::new(), Some(CookieDuration::ZERO))
+    }
+
+    /// Sets the CSRF nonce cookie (kept a year; the token it backs is not a credential alone).
+    pub fn csrf_nonce(&self, value: String) -> HeaderValue {
+        self.build(&self.config.csrf_name, value, Some(CookieDuration::days(365)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_named_cookie_among_many() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; portcullis_session=abc; b=2"));
+        h.append(header::COOKIE, HeaderValue::from_static("c=3"));
+        assert_eq!(read(&h, "portcullis_session"), Some("abc"));
+        assert_eq!(read(&h, "c"), Some("3"));
+        assert_eq!(read(&h, "portcullis"), None);
+    }
+}

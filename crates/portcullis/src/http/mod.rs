@@ -1,0 +1,119 @@
+//! axum glue: the router, its middleware, extractors and route handlers.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Method};
+use axum::routing::get;
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::account::Accounts;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::csrf::CsrfKey;
+use crate::session::SessionManager;
+use crate::store::Store;
+
+pub mod body;
+pub mod cookies;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+mod routes;
+pub mod spa;
+
+/// Shared state of every handler.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<StateInner>);
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct StateInner {
+    /// Validated configuration.
+    pub config: Config,
+    /// The backend.
+    pub store: Arc<dyn Store>,
+    /// Time source.
+    pub clock: SharedClock,
+    /// Sessions.
+    pub sessions: SessionManager,
+    /// Accounts.
+    pub accounts: Accounts,
+    /// CSRF key.
+    pub csrf: CsrfKey,
+    /// Cookie writer.
+    pub cookies: cookies::CookieJar,
+    /// The served SPA.
+    pub spa: spa::Spa,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: StateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
+}
+
+/// The whole server: `/api`, ops routes and the SPA, with all middleware.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let mut app = Router::new()
+        .merge(routes::compat::routes())
+        .merge(routes::account::routes())
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .fallback(spa::serve)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    if let Some(cors) = cors_layer(&config) {
+        app = app.layer(cors);
+    }
+    app.layer(axum::middleware::from_fn_with_state(config.request_timeout, middleware::timeout))
+        .layer(axum::middleware::from_fn(middleware::harden))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::observe))
+}
+
+fn cors_layer(config: &Config) -> Option<CorsLayer> {
+    if config.allowed_origins.is_empty() {
+        return None;
+    }
+    let origins = config.allowed_origins.iter().filter_map(|o| o.parse().ok()).collect::<Vec<_>>();
+    // Credentials are allowed, so origins are listed one by one: never `*`.
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-csrftoken"),
+                HeaderName::from_static("x-csrf-token"),
+                HeaderName::from_static("x-requested-with"),
+            ])
+            .expose_headers([header::CONTENT_TYPE, HeaderName::from_static("x-csrftoken")])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

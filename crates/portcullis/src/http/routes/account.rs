@@ -1,0 +1,81 @@
+//! Account routes: registration, the current account, a JSON CSRF token.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::json_value;
+use crate::account::MAX_USERNAME_CHARS;
+use crate::error::{Error, ErrorKind};
+use crate::http::body::Input;
+use crate::http::error::ApiError;
+use crate::http::extract::{check_csrf, csrf_nonce, CurrentUser};
+use crate::http::AppState;
+use crate::password::Password;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/csrf", get(csrf)).route("/api/register", post(register)).route("/api/me", get(me))
+}
+
+async fn csrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (nonce, set_cookie) = csrf_nonce(&state, &headers);
+    let mut response = json_value(StatusCode::OK, &json!({ "csrf_token": state.csrf.issue(&nonce) }));
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    input: Result<Input, Error>,
+) -> Result<Response, ApiError> {
+    let form_token = input.as_ref().ok().and_then(|i| i.get_str("csrf_token"));
+    check_csrf(&state, &headers, form_token)?;
+    if !state.config.registration {
+        return Err(Error::new(ErrorKind::Forbidden, "registration is disabled on this server").into());
+    }
+    let input = input?;
+    let mut fields = input.fields();
+    let username = fields.required("username", MAX_USERNAME_CHARS);
+    let password = Password::new(fields.required("password", state.config.password.max_length));
+    let email = fields.optional("email", 254);
+    fields.finish()?;
+    let user = state.accounts.register(&username, &password, email).await?;
+    Ok(json_value(StatusCode::CREATED, &json!({ "id": user.id, "username": user.username })))
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Response {
+    let user = live.user();
+    let record = live.record();
+    let expires_at = state.sessions.idle_deadline(&live).min(record.expires_at);
+    json_value(
+        StatusCode::OK,
+        &json!({
+            "id": user.id,
+            "username": user.username,
+            "email": user.email,
+            "roles": user.roles,
+            "permissions": [],
+            "mfa_enabled": false,
+            "session": {
+                "id": record.public_id,
+                "created_at": rfc3339(record.created_at),
+                "last_seen_at": rfc3339(live.last_seen_at()),
+                "expires_at": rfc3339(expires_at),
+                "fresh_until": rfc3339(record.fresh_until),
+                "remember": record.remember,
+            }
+        }),
+    )
+}

@@ -1,0 +1,122 @@
+//! The seed-compatible routes: the same paths, statuses and bodies as the Flask + Flask-Login +
+//! Flask-WTF SPA backend, so its frontends work unchanged. Bodies are byte-for-byte what Flask's
+//! `jsonify` writes (compact JSON and a newline).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::json;
+use crate::account::MAX_USERNAME_CHARS;
+use crate::error::Error;
+use crate::http::body::Input;
+use crate::http::error::ApiError;
+use crate::http::extract::{check_csrf, csrf_nonce, Client, CurrentUser, MaybeSession};
+use crate::http::{cookies, AppState};
+use crate::password::Password;
+use crate::session::SessionSecret;
+use crate::store::SessionKind;
+
+pub(crate) const PING: &[u8] = b"{\"ping\":\"pong!\"}\n";
+pub(crate) const CSRF_SET: &[u8] = b"{\"detail\":\"CSRF cookie set\"}\n";
+pub(crate) const LOGIN_TRUE: &[u8] = b"{\"login\":true}\n";
+pub(crate) const LOGIN_FALSE: &[u8] = b"{\"login\":false}\n";
+pub(crate) const LOGOUT_TRUE: &[u8] = b"{\"logout\":true}\n";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/ping", get(ping))
+        .route("/api/getcsrf", get(getcsrf))
+        .route("/api/login", post(login))
+        .route("/api/getsession", get(getsession))
+        .route("/api/data", get(data))
+        .route("/api/logout", get(logout_get).post(logout_post))
+}
+
+async fn ping() -> Response {
+    json(StatusCode::OK, PING)
+}
+
+async fn getcsrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (nonce, set_cookie) = csrf_nonce(&state, &headers);
+    let mut response = json(StatusCode::OK, CSRF_SET);
+    let token = HeaderValue::from_str(&state.csrf.issue(&nonce)).unwrap_or(HeaderValue::from_static(""));
+    response.headers_mut().insert("x-csrftoken", token);
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    input: Result<Input, Error>,
+) -> Result<Response, ApiError> {
+    // CSRF is judged before the body, as Flask-WTF does; the form field can carry the token.
+    let form_token = input.as_ref().ok().and_then(|i| i.get_str("csrf_token"));
+    check_csrf(&state, &headers, form_token).map_err(ApiError::seed)?;
+    let input = input?;
+    let mut fields = input.fields();
+    let username = fields.required("username", MAX_USERNAME_CHARS);
+    let password = Password::new(fields.required("password", state.config.password.max_length));
+    fields.finish()?;
+    let Some(user) = state.accounts.authenticate(&username, &password).await? else {
+        return Ok(json(StatusCode::UNAUTHORIZED, LOGIN_FALSE));
+    };
+    // Session-fixation mitigation: any session this browser had ends, and a new id is issued.
+    if let Some(old) = cookies::read(&headers, state.cookies.session_name()).and_then(SessionSecret::parse) {
+        state.sessions.revoke(&old.hash(), "relogin").await?;
+    }
+    let (secret, _) = state.sessions.create(&user, SessionKind::Cookie, client).await?;
+    let mut response = json(StatusCode::OK, LOGIN_TRUE);
+    response.headers_mut().append(header::SET_COOKIE, state.cookies.session(secret.encode()));
+    Ok(response)
+}
+
+async fn getsession(MaybeSession(session): MaybeSession) -> Response {
+    json(StatusCode::OK, if session.is_some() { LOGIN_TRUE } else { LOGIN_FALSE })
+}
+
+async fn data(CurrentUser(session): CurrentUser) -> Response {
+    super::json_value(StatusCode::OK, &serde_json::json!({ "username": session.user().username }))
+}
+
+async fn logout_post(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    check_csrf(&state, &headers, None).map_err(ApiError::seed)?;
+    logout(&state, &headers).await
+}
+
+/// GET logout is kept for the seed's frontends, but only from this site: a cross-site page must
+/// not be able to log a user out with an `<img src>`.
+async fn logout_get(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    use crate::csrf::{provenance, Provenance};
+    match provenance(&headers, &state.config.allowed_origins) {
+        Provenance::Trusted | Provenance::Unknown => logout(&state, &headers).await,
+        Provenance::CrossSite | Provenance::UserInitiated => {
+            Err(Error::new(crate::error::ErrorKind::CsrfFailed, "logout by GET is accepted only from this site").into())
+        }
+    }
+}
+
+async fn logout(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let unauthenticated = || ApiError::from(Error::new(crate::error::ErrorKind::Unauthenticated, "log in first"));
+    let secret = cookies::read(headers, state.cookies.session_name())
+        .and_then(SessionSecret::parse)
+        .ok_or_else(unauthenticated)?;
+    let hash = secret.hash();
+    if state.sessions.validate(&hash).await?.is_none() {
+        return Err(unauthenticated());
+    }
+    state.sessions.revoke(&hash, "logout").await?;
+    let mut response = json(StatusCode::OK, LOGOUT_TRUE);
+    let h = response.headers_mut();
+    h.append(header::SET_COOKIE, state.cookies.clear_session());
+    if state.config.csrf.rotate_on_logout {
+        h.append(header::SET_COOKIE, state.cookies.csrf_nonce(crate::csrf::new_nonce()));
+    }
+    Ok(response)
+}

@@ -1,0 +1,23 @@
+//! Route handlers: five-line adapters from HTTP to the domain.
+
+pub mod account;
+pub mod compat;
+pub mod ops;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+
+/// A JSON response from prepared bytes.
+pub(crate) fn json(status: StatusCode, body: impl Into<Body>) -> Response<Body> {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A JSON response from a serializable value, with the newline Flask's `jsonify` ends with.
+pub(crate) fn json_value(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    bytes.push(b'\n');
+    json(status, bytes)
+}

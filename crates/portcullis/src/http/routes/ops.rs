@@ -1,0 +1,21 @@
+//! Liveness and readiness.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::json;
+use crate::error::Error;
+use crate::http::error::ApiError;
+use crate::http::AppState;
+
+/// The process is up.
+pub async fn healthz() -> Response {
+    json(StatusCode::OK, &b"{\"status\":\"ok\"}\n"[..])
+}
+
+/// The store answers; 503 `unavailable` otherwise.
+pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.store.ping().await.map_err(|e| Error::unavailable("the store is not reachable", e))?;
+    Ok(json(StatusCode::OK, &b"{\"status\":\"ready\"}\n"[..]))
+}

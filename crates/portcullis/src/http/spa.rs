@@ -1,0 +1,187 @@
+//! Deploy mode A: the single-page app served on every non-API path.
+//!
+//! `index.html` gets `<meta name="csrf-token" content="…">` filled in per request (replacing a
+//! `{{ csrf_token() }}` placeholder or an existing csrf-token meta tag, else inserted at the top
+//! of `<head>`). Other paths are files of `spa.dir`, cached long when their names carry a content
+//! hash; unknown extension-less paths fall back to `index.html` so client-side routes work.
+//! Without `spa.dir`, a small built-in page offers login, "who am I" and logout.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, Response, StatusCode};
+use axum::response::IntoResponse;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use super::error::problem;
+use super::extract::csrf_nonce;
+use super::AppState;
+
+const BUILTIN_INDEX: &str = include_str!("../../assets/index.html");
+const BUILTIN_JS: &str = include_str!("../../assets/app.js");
+const BUILTIN_CSS: &str = include_str!("../../assets/app.css");
+
+/// The SPA being served.
+#[derive(Debug, Clone)]
+pub struct Spa {
+    root: Option<PathBuf>,
+    before: String,
+    after: String,
+}
+
+impl Spa {
+    /// The built-in page.
+    pub fn builtin() -> Self {
+        let (before, after) = split_index(BUILTIN_INDEX);
+        Self { root: None, before, after }
+    }
+
+    /// The SPA in `dir` (its `index.html` is read once, now).
+    pub fn from_dir(dir: &Path) -> std::io::Result<Self> {
+        let index = std::fs::read_to_string(dir.join("index.html"))?;
+        let (before, after) = split_index(&index);
+        Ok(Self { root: Some(dir.to_path_buf()), before, after })
+    }
+
+    fn render(&self, token: &str) -> String {
+        let mut html = String::with_capacity(self.before.len() + token.len() + self.after.len());
+        html.push_str(&self.before);
+        html.push_str(token);
+        html.push_str(&self.after);
+        html
+    }
+}
+
+/// Splits `index.html` around the place the token goes.
+fn split_index(html: &str) -> (String, String) {
+    const PLACEHOLDER: &str = "{{ csrf_token() }}";
+    if let Some(at) = html.find(PLACEHOLDER) {
+        return (html[..at].to_owned(), html[at + PLACEHOLDER.len()..].to_owned());
+    }
+    let lower = html.to_ascii_lowercase();
+    let tag_open = "<meta name=\"csrf-token\" content=\"";
+    if let Some(start) = lower.find("<meta name=\"csrf-token\"") {
+        if let Some(len) = lower[start..].find('>') {
+            let before = format!("{}{tag_open}", &html[..start]);
+            return (before, format!("\">{}", &html[start + len + 1..]));
+        }
+    }
+    let insert_at = lower.find("<head").and_then(|h| lower[h..].find('>').map(|end| h + end + 1)).unwrap_or(0);
+    (format!("{}{tag_open}", &html[..insert_at]), format!("\">{}", &html[insert_at..]))
+}
+
+/// Whether a file name carries a content hash (`app.3f9a1c2e.js`, `index-BxY12_ab.css`), so
+/// it can be cached for a year.
+fn is_fingerprinted(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.split(['.', '-']).any(|part| {
+        part.len() >= 8
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && part.bytes().any(|b| b.is_ascii_digit())
+    })
+}
+
+fn not_found() -> Response<Body> {
+    problem(StatusCode::NOT_FOUND, "not_found", "no such resource", &[])
+}
+
+/// The fallback handler: index, assets, or 404 problem+json for unknown API paths.
+pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    if path == "/api" || path.starts_with("/api/") || path == "/auth" || path.starts_with("/auth/") {
+        return not_found();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here", &[]);
+    }
+    if path == "/" || path == "/index.html" {
+        return index(&state, &req);
+    }
+    let Some(root) = &state.spa.root else {
+        return match path.as_str() {
+            "/portcullis/app.js" => asset(BUILTIN_JS, "text/javascript; charset=utf-8"),
+            "/portcullis/app.css" => asset(BUILTIN_CSS, "text/css; charset=utf-8"),
+            p if p.rsplit('/').next().is_some_and(|n| n.contains('.')) => not_found(),
+            _ => index(&state, &req),
+        };
+    };
+    // Only plain relative segments reach the file system: no `..`, no absolute paths.
+    let relative = path.trim_start_matches('/');
+    let safe = relative.split('/').all(|seg| !seg.is_empty() && seg != ".." && seg != "." && !seg.contains('\\'));
+    if safe {
+        let file = root.join(relative);
+        if file.is_file() {
+            let cache =
+                if is_fingerprinted(relative) { "public, max-age=31536000, immutable" } else { "public, max-age=3600" };
+            let mut response = match ServeFile::new(file).oneshot(req).await {
+                Ok(r) => r.map(Body::new),
+                Err(never) => match never {},
+            };
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+            return response;
+        }
+    }
+    if relative.rsplit('/').next().is_some_and(|n| n.contains('.')) {
+        return not_found();
+    }
+    index(&state, &req)
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+fn index(state: &AppState, req: &Request) -> Response<Body> {
+    let (nonce, set_cookie) = csrf_nonce(state, req.headers());
+    let html = state.spa.render(&state.csrf.issue(&nonce));
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            // The page carries a per-browser token: never cached.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        html,
+    )
+        .into_response();
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_goes_where_the_page_wants_it() {
+        let seed = r#"<head><meta name="csrf-token" content="{{ csrf_token() }}" /></head>"#;
+        let (b, a) = split_index(seed);
+        assert_eq!(format!("{b}T{a}"), r#"<head><meta name="csrf-token" content="T" /></head>"#);
+
+        let existing = r#"<html><head><meta name="csrf-token" content=""><title>x</title></head>"#;
+        let (b, a) = split_index(existing);
+        assert_eq!(format!("{b}T{a}"), r#"<html><head><meta name="csrf-token" content="T"><title>x</title></head>"#);
+
+        let none = r#"<html><head lang="en"><title>x</title></head>"#;
+        let (b, a) = split_index(none);
+        assert_eq!(
+            format!("{b}T{a}"),
+            r#"<html><head lang="en"><meta name="csrf-token" content="T"><title>x</title></head>"#
+        );
+    }
+
+    #[test]
+    fn fingerprints() {
+        assert!(is_fingerprinted("assets/index-B3xk9a2Q.js"));
+        assert!(is_fingerprinted("app.3f9a1c2e.css"));
+        assert!(!is_fingerprinted("build/bundle.js"));
+        assert!(!is_fingerprinted("favicon.png"));
+    }
+}

@@ -1,0 +1,181 @@
+//! Portcullis: session-cookie authentication with CSRF protection for single-page apps, as an
+//! axum library and the server built on it.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | `portcullis.toml` + `PORTCULLIS_*` → validated [`Config`] |
+//! | [`account`] | registration, credential checks (a hash is verified on every path) |
+//! | [`password`] | argon2id on a bounded pool, dummy hash for unknown users |
+//! | [`session`] | opaque ids stored hashed, idle/absolute timeouts, hot-path cache |
+//! | [`csrf`] | browser-bound tokens, origin / fetch-metadata check |
+//! | [`store`] | object-safe storage traits; SQLite backend |
+//! | [`http`] | the router: seed-compatible `/api` routes, account routes, ops, SPA |
+//!
+//! # Embedding
+//!
+//! ```no_run
+//! use portcullis::{Config, Portcullis};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = Config::defaults();
+//! config.store_url = "sqlite://app-auth.db".into();
+//! let auth = Portcullis::builder(config).build().await?;
+//! // Portcullis answers /api/login, /api/logout, /api/data, ...; the host adds its own routes.
+//! let app = axum::Router::new()
+//!     .route("/hello", axum::routing::get(|| async { "hi" }))
+//!     .merge(auth.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! portcullis::http::serve(listener, app, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod account;
+pub mod clock;
+pub mod config;
+pub mod csrf;
+pub mod error;
+pub mod http;
+pub mod password;
+pub mod secrets;
+pub mod session;
+pub mod store;
+
+use std::sync::Arc;
+
+pub use account::Accounts;
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use config::{Config, RawConfig};
+pub use error::{Error, ErrorKind, Result};
+pub use secrets::Secrets;
+pub use session::SessionManager;
+
+use crate::http::{cookies::CookieJar, spa::Spa, AppState, StateInner};
+use crate::password::PasswordHasherPool;
+use crate::store::Store;
+
+/// A configured Portcullis instance.
+#[derive(Debug, Clone)]
+pub struct Portcullis {
+    state: AppState,
+}
+
+/// Builds a [`Portcullis`]; everything not given is derived from the configuration.
+#[derive(Debug)]
+pub struct Builder {
+    config: Config,
+    clock: Option<SharedClock>,
+    secrets: Option<Secrets>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl Builder {
+    /// Reads time from `clock` (tests move a [`ManualClock`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Uses these secrets instead of the configured or generated ones.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Uses this store instead of opening `store.url`.
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Opens the store (applying migrations), loads secrets and prepares the hash pool.
+    pub async fn build(self) -> Result<Portcullis> {
+        let config = self.config;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let store = match self.store {
+            Some(store) => store,
+            None => {
+                if config.store_url.starts_with("sqlite:") {
+                    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                        Error::internal(format!("creating data directory {}: {e}", config.data_dir.display()))
+                    })?;
+                }
+                store::open(&config.store_url).await?
+            }
+        };
+        let secrets = match self.secrets {
+            Some(s) => s,
+            None => Secrets::load_or_generate(&config)?,
+        };
+        let password_config = config.password.clone();
+        // The dummy hash costs one argon2 run: off the async threads.
+        let hasher = tokio::task::spawn_blocking(move || PasswordHasherPool::new(&password_config))
+            .await
+            .map_err(|e| Error::internal(format!("hash pool start-up: {e}")))??;
+        let spa = match &config.spa_dir {
+            Some(dir) => {
+                Spa::from_dir(dir).map_err(|e| Error::internal(format!("reading {}/index.html: {e}", dir.display())))?
+            }
+            None => Spa::builtin(),
+        };
+        let sessions = SessionManager::new(Arc::clone(&store), Arc::clone(&clock), config.session.clone());
+        let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone());
+        Ok(Portcullis {
+            state: AppState::new(StateInner {
+                cookies: CookieJar::new(config.cookie.clone()),
+                csrf: secrets.csrf_key,
+                config,
+                store,
+                clock,
+                sessions,
+                accounts,
+                spa,
+            }),
+        })
+    }
+}
+
+impl Portcullis {
+    /// Starts building an instance from a validated configuration.
+    pub fn builder(config: Config) -> Builder {
+        Builder { config, clock: None, secrets: None, store: None }
+    }
+
+    /// The full router: `/api`, `/healthz`, `/readyz` and the SPA, with all middleware.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// Account operations (used by the CLI).
+    pub fn accounts(&self) -> &Accounts {
+        &self.state.accounts
+    }
+
+    /// Session operations.
+    pub fn sessions(&self) -> &SessionManager {
+        &self.state.sessions
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    /// Spawns the background sweep of expired sessions.
+    pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
+        let sessions = self.state.sessions.clone();
+        let every = self.state.config.session.cleanup_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match sessions.sweep().await {
+                    Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+                }
+            }
+        })
+    }
+}

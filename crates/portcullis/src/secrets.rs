@@ -1,0 +1,103 @@
+//! Server secrets: given in the configuration, generated into the data directory on first start
+//! (and reused after), or ephemeral for demos.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::config::Config;
+use crate::csrf::CsrfKey;
+use crate::error::{Error, Result};
+
+/// Where a secret came from, for the start-up message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// From the configuration or environment.
+    Configured,
+    /// Read from the data directory.
+    Loaded,
+    /// Generated now and written to the data directory.
+    Generated,
+    /// Generated now and kept in memory only.
+    Ephemeral,
+}
+
+/// The server's secrets.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// CSRF token key.
+    pub csrf_key: CsrfKey,
+    /// Where the CSRF key came from.
+    pub csrf_origin: Origin,
+}
+
+impl Secrets {
+    /// Fresh in-memory secrets (demo mode, tests).
+    pub fn ephemeral() -> Self {
+        Self { csrf_key: CsrfKey::generate(), csrf_origin: Origin::Ephemeral }
+    }
+
+    /// The configured secrets, else those in the data directory, generating missing ones.
+    pub fn load_or_generate(config: &Config) -> Result<Self> {
+        if let Some(key) = &config.csrf_key {
+            return Ok(Self { csrf_key: CsrfKey::new(key.clone()), csrf_origin: Origin::Configured });
+        }
+        let (bytes, origin) = load_or_create_key(&config.data_dir.join("csrf.key"))?;
+        Ok(Self { csrf_key: CsrfKey::new(bytes), csrf_origin: origin })
+    }
+}
+
+fn load_or_create_key(path: &Path) -> Result<(Vec<u8>, Origin)> {
+    if path.exists() {
+        let text = fs::read_to_string(path).map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|e| Error::internal(format!("{} is not base64: {e}", path.display())))?;
+        if bytes.len() < 32 {
+            return Err(Error::internal(format!("{} holds fewer than 32 bytes", path.display())));
+        }
+        return Ok((bytes, Origin::Loaded));
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+    }
+    let mut bytes = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Readable by the server's user only.
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| Error::internal(format!("creating {}: {e}", path.display())))?;
+    file.write_all(STANDARD.encode(&bytes).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+    Ok((bytes, Origin::Generated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_once_then_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/csrf.key");
+        let (first, o1) = load_or_create_key(&path).expect("create");
+        let (second, o2) = load_or_create_key(&path).expect("load");
+        assert_eq!((o1, o2), (Origin::Generated, Origin::Loaded));
+        assert_eq!(first, second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Sessions: the one unit of "being logged in".
+//!
+//! ```text
+//!   login ──► live ──(request: last_seen = now; persisted at most once per touch_interval)──► live
+//!              │
+//!              ├─ now ≥ last_seen + idle_timeout ─────► expired (unauthenticated)
+//!              ├─ now ≥ created + absolute_timeout ───► expired (unauthenticated)
+//!              └─ logout / revocation ────────────────► revoked (store row marked, cache entry dropped)
+//! ```
+//!
+//! The client holds a 256-bit random secret ([`SessionSecret`]); the store keeps only its SHA-256,
+//! so a leaked database does not hand out live sessions. Validation is answered from an
+//! in-process cache keyed by that hash; revocation drops the entry at once.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use moka::future::Cache;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::clock::SharedClock;
+use crate::config::SessionConfig;
+use crate::error::Result;
+use crate::store::{SessionKind, SessionRecord, Store, User};
+
+/// Length of an encoded secret: 32 bytes in unpadded base64url.
+const ENCODED_LEN: usize = 43;
+
+/// The secret a client holds for its session; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionSecret([u8; 32]);
+
+impl SessionSecret {
+    /// A fresh secret from the operating system's CSPRNG.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Parses the cookie form; `None` for anything that is not exactly 32 base64url bytes.
+    pub fn parse(encoded: &str) -> Option<Self> {
+        if encoded.len() != ENCODED_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; 33];
+        match URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes) {
+            Ok(32) => {
+                let mut out = [0u8; 32];
+                out.copy_from_slice(&bytes[..32]);
+                Some(Self(out))
+            }
+            _ => None,
+        }
+    }
+
+    /// The cookie form.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// The SHA-256 under which the store keeps this session.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.0).into()
+    }
+}
+
+impl fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionSecret([redacted])")
+    }
+}
+
+/// The account a session belongs to, as cached with it.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    /// Account id.
+    pub id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Roles.
+    pub roles: Vec<String>,
+}
+
+impl From<&User> for SessionUser {
+    fn from(u: &User) -> Self {
+        Self { id: u.id, username: u.username.clone(), email: u.email.clone(), roles: u.roles.clone() }
+    }
+}
+
+/// A validated, live session with its user.
+#[derive(Debug)]
+pub struct LiveSession {
+    record: SessionRecord,
+    user: SessionUser,
+    /// Most recent activity seen by this process (unix seconds).
+    last_seen: AtomicI64,
+    /// Most recent activity written to the store (unix seconds).
+    persisted: AtomicI64,
+}
+
+impl LiveSession {
+    fn new(record: SessionRecord, user: SessionUser) -> Self {
+        let seen = record.last_seen_at.unix_timestamp();
+        Self { record, user, last_seen: AtomicI64::new(seen), persisted: AtomicI64::new(seen) }
+    }
+
+    /// The stored record (its `last_seen_at` may lag; see [`LiveSession::last_seen_at`]).
+    pub fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    /// The account.
+    pub fn user(&self) -> &SessionUser {
+        &self.user
+    }
+
+    /// Last activity seen.
+    pub fn last_seen_at(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.last_seen.load(Ordering::Relaxed)).unwrap_or(self.record.last_seen_at)
+    }
+}
+
+/// Where and how a login happened, kept with the session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client address.
+    pub ip: Option<String>,
+    /// User agent, truncated.
+    pub user_agent: Option<String>,
+}
+
+/// Creates, validates and revokes sessions.
+#[derive(Clone)]
+pub struct SessionManager {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    config: SessionConfig,
+    idle_secs: i64,
+    touch_secs: i64,
+    cache: Cache<[u8; 32], Arc<LiveSession>>,
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager").field("config", &self.config).finish()
+    }
+}
+
+fn secs(d: StdDuration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl SessionManager {
+    /// A manager over `store`, reading time from `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock, config: SessionConfig) -> Self {
+        // Entries are re-read from the store at least once per touch interval, which bounds how
+        // long a revocation made by another process (the admin CLI) can go unseen here.
+        let cache = Cache::builder().max_capacity(config.cache_capacity).time_to_live(config.touch_interval).build();
+        Self {
+            store,
+            clock,
+            idle_secs: secs(config.idle_timeout),
+            touch_secs: secs(config.touch_interval),
+            config,
+            cache,
+        }
+    }
+
+    /// Starts a new session for `user`. Always a new random id: session-fixation mitigation.
+    pub async fn create(
+        &self,
+        user: &User,
+        kind: SessionKind,
+        client: ClientInfo,
+    ) -> Result<(SessionSecret, Arc<LiveSession>)> {
+        let now = self.clock.now();
+        let now = OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).unwrap_or(now);
+        let secret = SessionSecret::generate();
+        let record = SessionRecord {
+            id_hash: secret.hash(),
+            public_id: Uuid::now_v7(),
+            user_id: user.id,
+            kind,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.config.absolute_timeout,
+            fresh_until: now,
+            remember: false,
+            ip: client.ip,
+            user_agent: client.user_agent,
+            revoked_at: None,
+        };
+        self.store.insert_session(&record).await?;
+        let live = Arc::new(LiveSession::new(record, SessionUser::from(user)));
+        self.cache.insert(live.record.id_hash, Arc::clone(&live)).await;
+        Ok((secret, live))
+    }
+
+    /// Validates a session by the hash of its secret. `Ok(None)` means unauthenticated.
+    ///
+    /// This is the hot path: one cache lookup, a few atomics, and a store write at most once
+    /// per touch interval.
+    pub async fn validate(&self, id_hash: &[u8; 32]) -> Result<Option<Arc<LiveSession>>> {
+        let live = match self.cache.get(id_hash).await {
+            Some(live) => live,
+            None => match self.load(id_hash).await? {
+                Some(live) => live,
+                None => return Ok(None),
+            },
+        };
+        let now = self.clock.now().unix_timestamp();
+        let last_seen = live.last_seen.load(Ordering::Relaxed);
+        if now >= live.record.expires_at.unix_timestamp() || now >= last_seen.saturating_add(self.idle_secs) {
+            self.cache.invalidate(id_hash).await;
+            return Ok(None);
+        }
+        // Reads extend the idle deadline; the store learns of it at most once per interval.
+        live.last_seen.fetch_max(now, Ordering::Relaxed);
+        let persisted = live.persisted.load(Ordering::Relaxed);
+        if now >= persisted.saturating_add(self.touch_secs)
+            && live.persisted.compare_exchange(persisted, now, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        {
+            let at = OffsetDateTime::from_unix_timestamp(now).unwrap_or(live.record.last_seen_at);
+            self.store.touch_session(id_hash, at).await?;
+        }
+        Ok(Some(live))
+    }
+
+    async fn load(&self, id_hash: &[u8; 32]) -> Result<Option<Arc<LiveSession>>> {
+        let Some(record) = self.store.session_by_hash(id_hash).await? else {
+            return Ok(None);
+        };
+        if record.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let Some(user) = self.store.user_by_id(record.user_id).await? else {
+            return Ok(None);
+        };
+        if user.disabled {
+            return Ok(None);
+        }
+        let live = Arc::new(LiveSession::new(record, SessionUser::from(&user)));
+        self.cache.insert(*id_hash, Arc::clone(&live)).await;
+        Ok(Some(live))
+    }
+
+    /// Ends a session everywhere at once: marks the row revoked and drops the cached entry.
+    pub async fn revoke(&self, id_hash: &[u8; 32], reason: &str) -> Result<bool> {
+        self.cache.invalidate(id_hash).await;
+        let done = self.store.revoke_session(id_hash, self.clock.now(), reason).await?;
+        Ok(done)
+    }
+
+    /// Ends every session of a user.
+    pub async fn revoke_user(&self, user_id: Uuid, reason: &str) -> Result<usize> {
+        let hashes = self.store.revoke_user_sessions(user_id, self.clock.now(), reason).await?;
+        for hash in &hashes {
+            self.cache.invalidate(hash).await;
+        }
+        Ok(hashes.len())
+    }
+
+    /// Deletes expired and long-revoked sessions from the store.
+    pub async fn sweep(&self) -> Result<u64> {
+        let now = self.clock.now();
+        Ok(self.store.delete_expired(now, now - self.config.idle_timeout).await?)
+    }
+
+    /// The idle deadline of a live session.
+    pub fn idle_deadline(&self, live: &LiveSession) -> OffsetDateTime {
+        live.last_seen_at() + self.config.idle_timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_round_trip_and_reject_junk() {
+        let s = SessionSecret::generate();
+        let encoded = s.encode();
+        assert_eq!(encoded.len(), ENCODED_LEN);
+        assert_eq!(SessionSecret::parse(&encoded), Some(s.clone()));
+        assert_ne!(SessionSecret::generate(), s);
+        assert!(SessionSecret::parse("").is_none());
+        assert!(SessionSecret::parse(&"!".repeat(43)).is_none());
+        assert!(SessionSecret::parse(&format!("{encoded}A")).is_none());
+        assert_eq!(format!("{s:?}"), "SessionSecret([redacted])");
+    }
+}

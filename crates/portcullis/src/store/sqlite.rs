@@ -1,0 +1,306 @@
+//! The embedded SQLite backend (WAL, migrations applied at open).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    from_unix, to_unix, username_key, Health, NewUser, SessionKind, SessionRecord, SessionStore, StoreError,
+    StoreResult, User, UserStore,
+};
+
+/// SQLite-backed store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `url` and migrates it.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        // An in-memory database exists per connection, so it gets exactly one.
+        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(classify)?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(Self { pool })
+    }
+
+    async fn roles_of(&self, id: Uuid) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = ? ORDER BY role")
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)
+    }
+
+    async fn with_roles(&self, row: Option<SqliteRow>) -> StoreResult<Option<User>> {
+        match row {
+            Some(row) => {
+                let mut user = user_from_row(&row)?;
+                user.roles = self.roles_of(user.id).await?;
+                Ok(Some(user))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, email, password_hash, disabled, created_at, updated_at";
+const SESSION_COLUMNS: &str = "id_hash, public_id, user_id, kind, created_at, last_seen_at, expires_at, \
+     fresh_until, remember, ip, user_agent, revoked_at";
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn classify(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unreachable(Box::new(e))
+        }
+        other => backend(other),
+    }
+}
+
+fn parse_uuid(s: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(s).map_err(backend)
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: parse_uuid(row.try_get("id").map_err(classify)?)?,
+        username: row.try_get("username").map_err(classify)?,
+        email: row.try_get("email").map_err(classify)?,
+        password_hash: row.try_get("password_hash").map_err(classify)?,
+        disabled: row.try_get("disabled").map_err(classify)?,
+        roles: Vec::new(),
+        created_at: from_unix(row.try_get("created_at").map_err(classify)?)?,
+        updated_at: from_unix(row.try_get("updated_at").map_err(classify)?)?,
+    })
+}
+
+impl TryFrom<SqliteRow> for SessionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: SqliteRow) -> StoreResult<Self> {
+        let hash: Vec<u8> = row.try_get("id_hash").map_err(classify)?;
+        let kind: String = row.try_get("kind").map_err(classify)?;
+        let revoked: Option<i64> = row.try_get("revoked_at").map_err(classify)?;
+        Ok(SessionRecord {
+            id_hash: hash.try_into().map_err(|_| StoreError::Backend("session hash is not 32 bytes".into()))?,
+            public_id: parse_uuid(row.try_get("public_id").map_err(classify)?)?,
+            user_id: parse_uuid(row.try_get("user_id").map_err(classify)?)?,
+            kind: SessionKind::parse(&kind)
+                .ok_or_else(|| StoreError::Backend(format!("unknown session kind {kind}").into()))?,
+            created_at: from_unix(row.try_get("created_at").map_err(classify)?)?,
+            last_seen_at: from_unix(row.try_get("last_seen_at").map_err(classify)?)?,
+            expires_at: from_unix(row.try_get("expires_at").map_err(classify)?)?,
+            fresh_until: from_unix(row.try_get("fresh_until").map_err(classify)?)?,
+            remember: row.try_get("remember").map_err(classify)?,
+            ip: row.try_get("ip").map_err(classify)?,
+            user_agent: row.try_get("user_agent").map_err(classify)?,
+            revoked_at: revoked.map(from_unix).transpose()?,
+        })
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, new: NewUser, now: OffsetDateTime) -> StoreResult<User> {
+        let id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, username, username_key, email, password_hash, disabled, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(&new.username)
+        .bind(username_key(&new.username))
+        .bind(&new.email)
+        .bind(&new.password_hash)
+        .bind(to_unix(now))
+        .bind(to_unix(now))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Err(StoreError::Conflict("username")),
+            other => other.map_err(classify)?,
+        };
+        let mut roles = new.roles.clone();
+        roles.sort();
+        roles.dedup();
+        for role in &roles {
+            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
+                .bind(id.to_string())
+                .bind(role)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)?;
+        Ok(User {
+            id,
+            username: new.username,
+            email: new.email,
+            password_hash: new.password_hash,
+            disabled: false,
+            roles,
+            created_at: from_unix(to_unix(now))?,
+            updated_at: from_unix(to_unix(now))?,
+        })
+    }
+
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        self.with_roles(row).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?"))
+            .bind(username_key(username))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        self.with_roles(row).await
+    }
+
+    async fn set_password_hash(&self, id: Uuid, hash: &str, now: OffsetDateTime) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(hash)
+            .bind(to_unix(now))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username_key"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut user = user_from_row(&row)?;
+            user.roles = self.roles_of(user.id).await?;
+            users.push(user);
+        }
+        Ok(users)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(&s.id_hash[..])
+            .bind(s.public_id.to_string())
+            .bind(s.user_id.to_string())
+            .bind(s.kind.as_str())
+            .bind(to_unix(s.created_at))
+            .bind(to_unix(s.last_seen_at))
+            .bind(to_unix(s.expires_at))
+            .bind(to_unix(s.fresh_until))
+            .bind(s.remember)
+            .bind(&s.ip)
+            .bind(&s.user_agent)
+            .bind(s.revoked_at.map(to_unix))
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn session_by_hash(&self, id_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
+        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = ?"))
+            .bind(&id_hash[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?
+            .map(SessionRecord::try_from)
+            .transpose()
+    }
+
+    async fn touch_session(&self, id_hash: &[u8; 32], last_seen_at: OffsetDateTime) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id_hash = ?")
+            .bind(to_unix(last_seen_at))
+            .bind(&id_hash[..])
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, id_hash: &[u8; 32], at: OffsetDateTime, reason: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(to_unix(at))
+        .bind(reason)
+        .bind(&id_hash[..])
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> StoreResult<Vec<[u8; 32]>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL \
+             RETURNING id_hash",
+        )
+        .bind(to_unix(at))
+        .bind(reason)
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(rows.into_iter().filter_map(|h| h.try_into().ok()).collect())
+    }
+
+    async fn delete_expired(&self, now: OffsetDateTime, idle_before: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at < ? OR revoked_at < ?")
+            .bind(to_unix(now))
+            .bind(to_unix(idle_before))
+            .bind(to_unix(idle_before))
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl Health for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(classify)?;
+        Ok(())
+    }
+}
