@@ -55,6 +55,12 @@ impl Clock for ManualClock {
     }
 }
 
+impl std::fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
 /// A shared, dynamically chosen clock.
 pub type SharedClock = Arc<dyn Clock>;
 
@@ -69,11 +75,5 @@ mod tests {
         assert_eq!(clock.now(), OffsetDateTime::UNIX_EPOCH);
         clock.advance(Duration::minutes(31));
         assert_eq!(other.now(), OffsetDateTime::UNIX_EPOCH + Duration::minutes(31));
-    }
-}
-
-impl std::fmt::Debug for dyn Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Clock")
     }
 }

@@ -157,6 +157,11 @@ impl Portcullis {
         &self.state.sessions
     }
 
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.state.store
+    }
+
     /// The validated configuration.
     pub fn config(&self) -> &Config {
         &self.state.config

@@ -42,6 +42,11 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Closes every connection; later calls fail as unreachable.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn roles_of(&self, id: Uuid) -> StoreResult<Vec<String>> {
         sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = ? ORDER BY role")
             .bind(id.to_string())

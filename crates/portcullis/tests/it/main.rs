@@ -1,0 +1,17 @@
+//! Integration tests: the real router on a random port, a temporary SQLite database, and a
+//! manual clock. One binary, a module per area.
+
+// Tests fail loudly on any unexpected value; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod account;
+mod bad_input;
+mod cookies;
+mod cors;
+mod csrf;
+mod ops;
+mod seed;
+mod session;
+mod spa;

@@ -1,0 +1,78 @@
+//! Deploy mode A: the served SPA with its CSRF meta tag.
+
+use std::fs;
+
+use serde_json::json;
+
+use crate::common::{problem, Browser, Server};
+
+fn meta_token(html: &str) -> String {
+    let start = html.find("<meta name=\"csrf-token\" content=\"").expect("meta tag") + 33;
+    let len = html[start..].find('"').unwrap();
+    html[start..start + len].to_owned()
+}
+
+async fn page_token(b: &mut Browser, path: &str) -> String {
+    let res = b.get(path).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let token = meta_token(&res.text().await.unwrap());
+    b.csrf = Some(token.clone());
+    token
+}
+
+#[tokio::test]
+async fn the_builtin_page_carries_a_working_token() {
+    let server = Server::start().await;
+    let mut b = server.browser();
+    let token = page_token(&mut b, "/").await;
+    assert_eq!(token.len(), 64);
+    assert_eq!(b.post("/api/login", json!({"username": "test", "password": "test"})).await.status(), 200);
+    let js = b.get("/portcullis/app.js").await;
+    assert_eq!(js.status(), 200);
+    assert!(js.text().await.unwrap().contains("csrf-token"));
+    // Client-side routes fall back to the page.
+    page_token(&mut b, "/settings/profile").await;
+    problem(b.get("/missing.png").await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_spa_directory_is_served_with_its_token_filled_in() {
+    let spa = tempfile::tempdir().unwrap();
+    let index = "<!DOCTYPE html><html><head><meta name=\"csrf-token\" content=\"{{ csrf_token() }}\" />\
+                 <script src=\"/build/bundle.js\"></script></head><body></body></html>";
+    fs::write(spa.path().join("index.html"), index).unwrap();
+    fs::create_dir_all(spa.path().join("build")).unwrap();
+    fs::write(spa.path().join("build/bundle.js"), "console.log('seed')").unwrap();
+    fs::create_dir_all(spa.path().join("assets")).unwrap();
+    fs::write(spa.path().join("assets/index-B3xk9a2Q.js"), "console.log('hashed')").unwrap();
+    let dir = spa.path().to_path_buf();
+    let server = Server::with(move |c| c.spa.dir = Some(dir)).await;
+    let mut b = server.browser();
+
+    page_token(&mut b, "/").await;
+    assert_eq!(b.post("/api/login", json!({"username": "test", "password": "test"})).await.status(), 200);
+    page_token(&mut b, "/dashboard").await;
+
+    let plain = b.get("/build/bundle.js").await;
+    assert_eq!(plain.status(), 200);
+    assert_eq!(plain.headers()["cache-control"], "public, max-age=3600");
+    assert_eq!(plain.text().await.unwrap(), "console.log('seed')");
+    let hashed = b.get("/assets/index-B3xk9a2Q.js").await;
+    assert_eq!(hashed.headers()["cache-control"], "public, max-age=31536000, immutable");
+
+    problem(b.get("/build/missing.js").await, 404, "not_found").await;
+    for sneaky in ["/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc/passwd", "/build/..%5c..%5cindex.html"] {
+        let res = b.get(sneaky).await;
+        assert!(res.status() == 404 || res.text().await.unwrap().contains("csrf-token"), "{sneaky}");
+    }
+}
+
+#[test]
+fn a_spa_dir_without_index_is_a_config_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let mut raw = portcullis::RawConfig::default();
+    raw.spa.dir = Some(empty.path().to_path_buf());
+    assert!(raw.validate().unwrap_err().to_string().contains("spa.dir"));
+}
