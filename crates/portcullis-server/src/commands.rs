@@ -29,9 +29,10 @@ fn load(path: Option<&Path>) -> Result<(RawConfig, Config)> {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|e| {
+        eprintln!("portcullis: log.level `{}` is not a valid filter ({e}); logging at info", config.log_level);
+        tracing_subscriber::EnvFilter::new("info")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

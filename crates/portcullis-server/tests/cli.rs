@@ -1,0 +1,183 @@
+//! The `portcullis` binary end to end: config check, user commands, serve and serve --demo.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::json;
+
+fn portcullis(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.env_remove("PORTCULLIS_CONFIG").env("PORTCULLIS_SERVER__DATA_DIR", data_dir).env("PORTCULLIS_LOG__LEVEL", "warn");
+    cmd
+}
+
+fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running server, killed on drop.
+struct Running {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(mut cmd: Command) -> Running {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("Portcullis listening on ")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned();
+    Running { child, url }
+}
+
+/// getcsrf + login; returns the client (holding the session) and the token.
+async fn login(url: &str, username: &str, password: &str) -> (reqwest::Client, String, reqwest::StatusCode) {
+    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let res = http.get(format!("{url}/api/getcsrf")).send().await.unwrap();
+    let token = res.headers()["x-csrftoken"].to_str().unwrap().to_owned();
+    let res = http
+        .post(format!("{url}/api/login"))
+        .header("X-CSRFToken", &token)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (http, token, res.status())
+}
+
+#[test]
+fn config_check_names_bad_keys_and_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = portcullis(dir.path())
+        .args(["config", "check"])
+        .env("PORTCULLIS_SECRETS__CSRF_KEY", "c2VjcmV0".repeat(6))
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let shown = text(&ok.stdout);
+    assert!(shown.contains("idle_timeout = \"30m\"") && shown.contains("[redacted]"), "{shown}");
+    assert!(!shown.contains("c2VjcmV0"), "the secret itself is never printed");
+
+    let bad = portcullis(dir.path())
+        .args(["config", "check"])
+        .env("PORTCULLIS_SESSION__IDLE_TIMEOUT", "30x")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("session.idle_timeout: `30x` is not a duration"), "{}", text(&bad.stderr));
+
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(&file, "[session]\nidel_timeout = \"5m\"\n").unwrap();
+    let unknown = portcullis(dir.path()).args(["config", "check", "--config"]).arg(&file).output().unwrap();
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("idel_timeout"), "{}", text(&unknown.stderr));
+}
+
+#[tokio::test]
+async fn users_are_managed_and_secrets_persist_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = run_with_stdin(
+        {
+            let mut c = portcullis(dir.path());
+            c.args(["user", "add", "alice", "--password-stdin", "--admin"]);
+            c
+        },
+        "first password\n",
+    );
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    let again = run_with_stdin(
+        {
+            let mut c = portcullis(dir.path());
+            c.args(["user", "add", "ALICE", "--password-stdin"]);
+            c
+        },
+        "first password\n",
+    );
+    assert!(!again.status.success() && text(&again.stderr).contains("already exists"));
+    let short = run_with_stdin(
+        {
+            let mut c = portcullis(dir.path());
+            c.args(["user", "add", "bob", "--password-stdin"]);
+            c
+        },
+        "short\n",
+    );
+    assert!(!short.status.success() && text(&short.stderr).contains("at least 8"), "{}", text(&short.stderr));
+    let list = portcullis(dir.path()).args(["user", "list"]).output().unwrap();
+    let listed = text(&list.stdout);
+    assert!(listed.contains("alice") && listed.contains("admin") && !listed.contains("bob"), "{listed}");
+
+    let server = serve({
+        let mut c = portcullis(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    let key = std::fs::read(dir.path().join("csrf.key")).unwrap();
+    let (http, token, status) = login(&server.url, "alice", "first password").await;
+    assert_eq!(status, 200);
+    drop(server);
+
+    let passwd = run_with_stdin(
+        {
+            let mut c = portcullis(dir.path());
+            c.args(["user", "passwd", "alice", "--password-stdin"]);
+            c
+        },
+        "second password\n",
+    );
+    assert!(passwd.status.success(), "{}", text(&passwd.stderr));
+    assert!(text(&passwd.stdout).contains("1 session(s) ended"), "{}", text(&passwd.stdout));
+
+    let server = serve({
+        let mut c = portcullis(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    assert_eq!(std::fs::read(dir.path().join("csrf.key")).unwrap(), key, "secrets are reused after the first start");
+    let data = http.get(format!("{}/api/data", server.url)).send().await.unwrap();
+    assert_eq!(data.status(), 401, "passwd ended the session");
+    // The CSRF token from before the restart still verifies: same key, same browser nonce.
+    let res = http
+        .post(format!("{}/api/login", server.url))
+        .header("X-CSRFToken", &token)
+        .json(&json!({"username": "alice", "password": "second password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(login(&server.url, "alice", "first password").await.2, 401);
+}
+
+#[tokio::test]
+async fn demo_mode_serves_the_seed_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve({
+        let mut c = portcullis(dir.path());
+        c.args(["serve", "--demo", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    let (http, _, status) = login(&server.url, "test", "test").await;
+    assert_eq!(status, 200);
+    let data = http.get(format!("{}/api/data", server.url)).send().await.unwrap();
+    assert_eq!(data.text().await.unwrap(), "{\"username\":\"test\"}\n");
+    assert!(!dir.path().join("csrf.key").exists(), "demo secrets are ephemeral");
+}
