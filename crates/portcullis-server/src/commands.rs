@@ -84,11 +84,14 @@ async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bo
     let listener =
         tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
-    println!("Portcullis listening on http://{addr}");
+    // A closed stdout (a supervisor that stopped reading) must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Portcullis listening on http://{addr}");
     if demo {
-        println!("Demo mode: temporary database, ephemeral secrets; log in as test / test");
+        let _ = writeln!(out, "Demo mode: temporary database, ephemeral secrets; log in as test / test");
     }
-    std::io::stdout().flush()?;
+    let _ = out.flush();
+    drop(out);
     auth.spawn_maintenance();
     portcullis::http::serve(listener, auth.router(), shutdown_signal()).await?;
     drop(demo_dir);

@@ -10,7 +10,9 @@ use serde_json::json;
 
 fn portcullis(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    cmd.env_remove("PORTCULLIS_CONFIG").env("PORTCULLIS_SERVER__DATA_DIR", data_dir).env("PORTCULLIS_LOG__LEVEL", "warn");
+    cmd.env_remove("PORTCULLIS_CONFIG")
+        .env("PORTCULLIS_SERVER__DATA_DIR", data_dir)
+        .env("PORTCULLIS_LOG__LEVEL", "warn");
     cmd
 }
 
