@@ -183,3 +183,48 @@ async fn demo_mode_serves_the_seed_user() {
     assert_eq!(data.text().await.unwrap(), "{\"username\":\"test\"}\n");
     assert!(!dir.path().join("csrf.key").exists(), "demo secrets are ephemeral");
 }
+
+#[tokio::test]
+async fn logs_never_carry_passwords_tokens_or_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["serve", "--demo", "--bind", "127.0.0.1:0"])
+        .env("PORTCULLIS_LOG__LEVEL", "debug")
+        .env("PORTCULLIS_LOG__FORMAT", "json")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("Portcullis listening on ").unwrap().to_owned();
+
+    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let res = http.get(format!("{url}/api/getcsrf")).send().await.unwrap();
+    let token = res.headers()["x-csrftoken"].to_str().unwrap().to_owned();
+    let nonce = res.headers()["set-cookie"].to_str().unwrap().split(['=', ';']).nth(1).unwrap().to_owned();
+    let res = http
+        .post(format!("{url}/api/login?next=/secret-query"))
+        .header("X-CSRFToken", &token)
+        .json(&json!({"username": "test", "password": "S3cret-Passw0rd"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = http
+        .post(format!("{url}/api/login"))
+        .header("X-CSRFToken", &token)
+        .json(&json!({"username": "test", "password": "test"}))
+        .send()
+        .await
+        .unwrap();
+    let session = res.headers()["set-cookie"].to_str().unwrap().split(['=', ';']).nth(1).unwrap().to_owned();
+    assert_eq!(http.get(format!("{url}/api/data")).send().await.unwrap().status(), 200);
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let logs = text(&out.stderr);
+    assert!(logs.contains("\"path\":\"/api/login\""), "one JSON line per request: {logs}");
+    assert!(!logs.contains("secret-query"), "query strings are not logged");
+    for secret in ["S3cret-Passw0rd", token.as_str(), nonce.as_str(), session.as_str()] {
+        assert!(!logs.contains(secret), "{secret} leaked into the log");
+    }
+}

@@ -76,3 +76,47 @@ async fn me_requires_a_session() {
     let server = Server::start().await;
     problem(server.browser().get("/api/me").await, 401, "unauthenticated").await;
 }
+
+/// Heavy argon2 parameters so a handful of logins saturate a one-thread pool.
+fn heavy(c: &mut portcullis::RawConfig) {
+    c.password.memory_kib = 19_456;
+    c.password.iterations = 8;
+    c.password.pool_size = 1;
+    c.password.queue = 1;
+}
+
+#[tokio::test]
+async fn a_full_hash_pool_answers_503_not_a_pile_up() {
+    let server = Server::with(heavy).await;
+    let mut b = server.browser();
+    b.fetch_csrf().await;
+    let logins = (0..8).map(|_| b.post("/api/login", json!({"username": "test", "password": "wrong"})));
+    let responses = futures_util::future::join_all(logins).await;
+    let mut unavailable = 0;
+    for res in responses {
+        match res.status().as_u16() {
+            401 => {}
+            503 => {
+                problem(res, 503, "unavailable").await;
+                unavailable += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(unavailable >= 4, "one running and one queued at most; {unavailable} of 8 refused");
+}
+
+#[tokio::test]
+async fn a_request_past_the_deadline_answers_503() {
+    let server = Server::with(|c| {
+        heavy(c);
+        c.password.iterations = 40;
+        c.server.request_timeout = "20ms".into();
+    })
+    .await;
+    let mut b = server.browser();
+    b.fetch_csrf().await;
+    let body =
+        problem(b.post("/api/login", json!({"username": "test", "password": "test"})).await, 503, "unavailable").await;
+    assert_eq!(body["detail"], "the request timed out");
+}
