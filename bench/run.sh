@@ -12,6 +12,7 @@
 # machine that gets slower or faster during the run affects both sides alike.
 #
 # Usage: bench/run.sh [--duration 10s] [--runs 3] [--warmup 2s] [--skip-build]
+#                     [--out FILE]
 #
 # Progress goes to stderr; the table and the summary line go to stdout.
 
@@ -24,6 +25,7 @@ RESULTS_DIR="$BENCH_DIR/results"
 RESULTS_FILE="$RESULTS_DIR/latest.json"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/portcullis-target}"
+[[ $CARGO_TARGET_DIR == /* ]] || CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR"
 SERVER_BIN="$CARGO_TARGET_DIR/release/portcullis"
 BASELINE_BIN="$CARGO_TARGET_DIR/release/portcullis-bench-baseline"
 
@@ -38,7 +40,10 @@ SKIP_BUILD=0
 READY_TIMEOUT_S=30
 MAX_RUN_S=600
 
-# Keep per-request logging out of the measurement unless asked for.
+# Keep per-request logging out of the measurement unless asked for: the
+# server reads its level from log.level (PORTCULLIS_LOG__LEVEL), the baseline
+# logs nothing.
+export PORTCULLIS_LOG__LEVEL="${PORTCULLIS_LOG__LEVEL:-warn}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 # ---------------------------------------------------------------------------
@@ -58,10 +63,11 @@ Usage: bench/run.sh [options]
   --runs N       measured runs per scenario, median kept (default 3)
   --warmup D     unrecorded warm-up run per scenario, 0s to skip (default 2s)
   --skip-build   use the release binaries already in $CARGO_TARGET_DIR
+  --out FILE     where to write the JSON results (default bench/results/latest.json)
   -h, --help     this text
 
 CARGO_TARGET_DIR defaults to /var/cache/portcullis-target.
-RUST_LOG defaults to "warn" for the servers under test.
+PORTCULLIS_LOG__LEVEL and RUST_LOG default to "warn" for the servers under test.
 EOF
 }
 
@@ -107,6 +113,15 @@ parse_args() {
             WARMUP=${1#*=}
             shift
             ;;
+        --out)
+            (($# >= 2)) || die "--out needs a value"
+            RESULTS_FILE=$2
+            shift 2
+            ;;
+        --out=*)
+            RESULTS_FILE=${1#*=}
+            shift
+            ;;
         --skip-build)
             SKIP_BUILD=1
             shift
@@ -140,6 +155,7 @@ parse_args() {
 
 WORK_DIR=""
 PIDS=()
+declare -A SERVICE_NAME=()
 
 cleanup() {
     local pid
@@ -200,6 +216,25 @@ start_service() {
         >"$WORK_DIR/$name.log" 2>&1 &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
+    SERVICE_NAME[$STARTED_PID]=$name
+}
+
+# check_services: dies if a process under test has exited, with its status
+# and the end of its output.
+check_services() {
+    local pid name rc
+    for pid in "${PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null && continue
+        name=${SERVICE_NAME[$pid]}
+        rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        if ((rc > 128)); then
+            rc="$rc (killed by signal $((rc - 128)): $(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
+        fi
+        log "$name exited while being measured, exit status $rc; the end of its output:"
+        tail -n 20 "$WORK_DIR/$name.log" | cut -c1-300 >&2 || true
+        die "$name exited while being measured"
+    done
 }
 
 # wait_ready NAME BASE_URL PID: waits until BASE_URL/readyz answers 200.
@@ -236,8 +271,8 @@ ensure_wrk() {
         command -v sudo >/dev/null 2>&1 || die "wrk is missing: install it (apt-get install wrk) as root"
         sudo=(sudo)
     fi
-    "${sudo[@]}" apt-get update >&2 || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y wrk >&2 ||
+    "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2 ||
         die "apt-get install wrk failed"
     command -v wrk >/dev/null 2>&1 || die "wrk still not found after installing it"
 }
@@ -327,6 +362,7 @@ run_wrk() {
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency \
         -s "${SC_SCRIPT[$name]}" "${SC_URL[$name]}" 2>&1) || rc=$?
     printf '%s\n' "$out" >>"$WORK_DIR/wrk-$name.log"
+    check_services
     if ((rc != 0)); then
         RUN_ERROR="wrk exited with status $rc: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
         return 1
@@ -543,7 +579,7 @@ write_json() {
         fi
     fi
     date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-    mkdir -p "$RESULTS_DIR"
+    mkdir -p "$(dirname "$RESULTS_FILE")"
     tmp="$RESULTS_FILE.tmp.$$"
     {
         printf '{\n'
@@ -590,11 +626,20 @@ write_json() {
             printf '    }'
         done
         printf '\n  },\n'
-        printf '  "summary": %s\n' "$(json_str "$SUMMARY")"
+        printf '  "summary": {'
+        first=1
+        for name in "${SCENARIOS[@]}"; do
+            [[ -n ${SC_KEY[$name]} ]] || continue
+            ((first)) || printf ','
+            first=0
+            printf '\n    %s: %s' "$(json_str "${SC_KEY[$name]}")" "${RATIO[$name]:-null}"
+        done
+        printf '\n  },\n'
+        printf '  "summary_line": %s\n' "$(json_str "$SUMMARY")"
         printf '}\n'
     } >"$tmp"
     mv -f -- "$tmp" "$RESULTS_FILE"
-    log "results written to ${RESULTS_FILE#"$ROOT_DIR"/}"
+    log "results written to $RESULTS_FILE"
 }
 
 SUMMARY=""
