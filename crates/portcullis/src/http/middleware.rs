@@ -1,13 +1,15 @@
-//! Cross-cutting middleware: request ids and the request log, security headers, problem+json
-//! for bare error statuses, the request deadline, and panics turned into generic 500s.
+//! Cross-cutting middleware, in one layer so the hot path pays for one boxed future: request ids
+//! and the request log, the request deadline, security headers, and problem+json for error
+//! statuses that left the router without a body. Panics become generic 500s.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Response, StatusCode};
 use axum::middleware::Next;
-use axum::response::IntoResponse;
 
 use super::error::{problem, InternalCause};
 
@@ -22,38 +24,64 @@ fn acceptable_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// Assigns the request id and writes one log line per request. Only the method, the path
-/// (never the query string), the status and the timing are logged: no cookie, token or body.
-pub async fn observe(mut req: Request, next: Next) -> Response<Body> {
-    let started = Instant::now();
-    let id = match req.headers().get(&REQUEST_ID) {
-        Some(v) if acceptable_id(v) => v.clone(),
-        _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("-")),
-    };
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let mut response = next.run(req).await;
-    let status = response.status().as_u16();
-    let micros = started.elapsed().as_micros();
-    let rid = id.to_str().unwrap_or("-");
-    match response.extensions().get::<InternalCause>() {
-        Some(cause) => {
-            tracing::error!(target: "portcullis::http", %method, path, status, micros, request_id = rid, cause = %cause.0, "request")
-        }
-        None => tracing::info!(target: "portcullis::http", %method, path, status, micros, request_id = rid, "request"),
-    }
-    response.headers_mut().insert(REQUEST_ID.clone(), id);
-    response
+/// A new request id shaped like a UUID: a random per-process prefix and a counter, so ids are
+/// unique without a system call per request.
+fn new_request_id() -> HeaderValue {
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(rand::random::<u64>);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let text = format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        prefix >> 32,
+        (prefix >> 16) & 0xffff,
+        prefix & 0xffff,
+        (n >> 48) & 0xffff,
+        n & 0xffff_ffff_ffff
+    );
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("-"))
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                    connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// Security headers on every response, `no-store` unless a handler chose a cache policy, and
-/// problem+json for error statuses that left the router without a body (404, 405, ...).
-pub async fn harden(req: Request, next: Next) -> Response<Body> {
-    let response = next.run(req).await;
+/// The edge of every request. Only the method, the path (never the query string), the status
+/// and the timing are logged: no cookie, token or body ever reaches the log.
+pub async fn edge(State(deadline): State<Duration>, mut req: Request, next: Next) -> Response<Body> {
+    let started = Instant::now();
+    let id = match req.headers().get(&REQUEST_ID) {
+        Some(v) if acceptable_id(v) => v.clone(),
+        _ => new_request_id(),
+    };
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let logged = tracing::enabled!(target: "portcullis::http", tracing::Level::INFO)
+        .then(|| (req.method().clone(), req.uri().path().to_owned()));
+    let mut response = match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(response) => harden(response),
+        Err(_) => harden(problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the request timed out", &[])),
+    };
+    let cause = response.extensions().get::<InternalCause>();
+    if logged.is_some() || cause.is_some() {
+        let status = response.status().as_u16();
+        let micros = started.elapsed().as_micros();
+        let rid = id.to_str().unwrap_or("-");
+        let (method, path) = logged.unwrap_or_default();
+        match cause {
+            Some(c) => {
+                tracing::error!(target: "portcullis::http", %method, path, status, micros, request_id = rid, cause = %c.0, "request")
+            }
+            None => {
+                tracing::info!(target: "portcullis::http", %method, path, status, micros, request_id = rid, "request")
+            }
+        }
+    }
+    response.headers_mut().insert(REQUEST_ID.clone(), id);
+    response
+}
+
+/// Security headers, `no-store` unless a handler chose a cache policy, and problem+json for
+/// bare error statuses (404, 405, ... from the router itself).
+fn harden(response: Response<Body>) -> Response<Body> {
     let mut response = if response.status().as_u16() >= 400 && !response.headers().contains_key(header::CONTENT_TYPE) {
         let status = response.status();
         let (code, detail) = match status {
@@ -66,9 +94,8 @@ pub async fn harden(req: Request, next: Next) -> Response<Body> {
             _ => ("bad_request", "the request could not be handled"),
         };
         let (mut parts, _) = response.into_parts();
-        let rendered = problem(status, code, detail, &[]);
-        let (rparts, body) = rendered.into_parts();
-        parts.headers.extend(rparts.headers);
+        let (rendered, body) = problem(status, code, detail, &[]).into_parts();
+        parts.headers.extend(rendered.headers);
         Response::from_parts(parts, body)
     } else {
         response
@@ -77,22 +104,13 @@ pub async fn harden(req: Request, next: Next) -> Response<Body> {
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    let is_html = h.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    if is_html {
+    if h.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
-}
-
-/// Answers 503 when a request runs past the configured deadline.
-pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response<Body> {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the request timed out", &[]),
-    }
 }
 
 /// A panic becomes a generic 500; the message goes to the log only.
@@ -105,5 +123,5 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<
     let mut response =
         problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed to answer this request", &[]);
     response.extensions_mut().insert(InternalCause(message));
-    response.into_response()
+    response
 }

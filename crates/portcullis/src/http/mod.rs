@@ -78,10 +78,8 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors_layer(&config) {
         app = app.layer(cors);
     }
-    app.layer(axum::middleware::from_fn_with_state(config.request_timeout, middleware::timeout))
-        .layer(axum::middleware::from_fn(middleware::harden))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn(middleware::observe))
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(config.request_timeout, middleware::edge))
 }
 
 fn cors_layer(config: &Config) -> Option<CorsLayer> {

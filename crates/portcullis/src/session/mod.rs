@@ -19,7 +19,7 @@ use std::time::Duration as StdDuration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use moka::future::Cache;
+use moka::sync::Cache;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -202,7 +202,7 @@ impl SessionManager {
         };
         self.store.insert_session(&record).await?;
         let live = Arc::new(LiveSession::new(record, SessionUser::from(user)));
-        self.cache.insert(live.record.id_hash, Arc::clone(&live)).await;
+        self.cache.insert(live.record.id_hash, Arc::clone(&live));
         Ok((secret, live))
     }
 
@@ -211,7 +211,7 @@ impl SessionManager {
     /// This is the hot path: one cache lookup, a few atomics, and a store write at most once
     /// per touch interval.
     pub async fn validate(&self, id_hash: &[u8; 32]) -> Result<Option<Arc<LiveSession>>> {
-        let live = match self.cache.get(id_hash).await {
+        let live = match self.cache.get(id_hash) {
             Some(live) => live,
             None => match self.load(id_hash).await? {
                 Some(live) => live,
@@ -221,7 +221,7 @@ impl SessionManager {
         let now = self.clock.now().unix_timestamp();
         let last_seen = live.last_seen.load(Ordering::Relaxed);
         if now >= live.record.expires_at.unix_timestamp() || now >= last_seen.saturating_add(self.idle_secs) {
-            self.cache.invalidate(id_hash).await;
+            self.cache.invalidate(id_hash);
             return Ok(None);
         }
         // Reads extend the idle deadline; the store learns of it at most once per interval.
@@ -250,13 +250,13 @@ impl SessionManager {
             return Ok(None);
         }
         let live = Arc::new(LiveSession::new(record, SessionUser::from(&user)));
-        self.cache.insert(*id_hash, Arc::clone(&live)).await;
+        self.cache.insert(*id_hash, Arc::clone(&live));
         Ok(Some(live))
     }
 
     /// Ends a session everywhere at once: marks the row revoked and drops the cached entry.
     pub async fn revoke(&self, id_hash: &[u8; 32], reason: &str) -> Result<bool> {
-        self.cache.invalidate(id_hash).await;
+        self.cache.invalidate(id_hash);
         let done = self.store.revoke_session(id_hash, self.clock.now(), reason).await?;
         Ok(done)
     }
@@ -265,7 +265,7 @@ impl SessionManager {
     pub async fn revoke_user(&self, user_id: Uuid, reason: &str) -> Result<usize> {
         let hashes = self.store.revoke_user_sessions(user_id, self.clock.now(), reason).await?;
         for hash in &hashes {
-            self.cache.invalidate(hash).await;
+            self.cache.invalidate(hash);
         }
         Ok(hashes.len())
     }

@@ -81,8 +81,13 @@ async fn getsession(MaybeSession(session): MaybeSession) -> Response {
     json(StatusCode::OK, if session.is_some() { LOGIN_TRUE } else { LOGIN_FALSE })
 }
 
+#[derive(serde::Serialize)]
+struct Data<'a> {
+    username: &'a str,
+}
+
 async fn data(CurrentUser(session): CurrentUser) -> Response {
-    super::json_value(StatusCode::OK, &serde_json::json!({ "username": session.user().username }))
+    super::json_value(StatusCode::OK, &Data { username: &session.user().username })
 }
 
 async fn logout_post(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
