@@ -20,10 +20,15 @@
 //! let mut config = Config::defaults();
 //! config.store_url = "sqlite://app-auth.db".into();
 //! let auth = Portcullis::builder(config).build().await?;
-//! // Portcullis answers /api/login, /api/logout, /api/data, ...; the host adds its own routes.
+//! // Portcullis answers /api/login, /api/logout, /api/data, ...; the host adds its own routes,
+//! // and its handlers take `CurrentUser` to require a logged-in user.
+//! async fn hello(portcullis::http::extract::CurrentUser(me): portcullis::http::extract::CurrentUser) -> String {
+//!     format!("hello, {}", me.user().username)
+//! }
 //! let app = axum::Router::new()
-//!     .route("/hello", axum::routing::get(|| async { "hi" }))
-//!     .merge(auth.router());
+//!     .route("/hello", axum::routing::get(hello))
+//!     .with_state(auth.state())
+//!     .merge(auth.api_router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! portcullis::http::serve(listener, app, std::future::pending()).await?;
 //! # Ok(()) }
@@ -142,9 +147,20 @@ impl Portcullis {
         Builder { config, clock: None, secrets: None, store: None }
     }
 
-    /// The full router: `/api`, `/healthz`, `/readyz` and the SPA, with all middleware.
+    /// The full server router: `/api`, `/healthz`, `/readyz` and the SPA on every other path.
     pub fn router(&self) -> axum::Router {
-        http::router(self.state.clone())
+        http::router(self.state.clone(), true)
+    }
+
+    /// The routes without the SPA fallback, to merge into a host app that has its own pages.
+    pub fn api_router(&self) -> axum::Router {
+        http::router(self.state.clone(), false)
+    }
+
+    /// The state the extractors ([`http::extract::CurrentUser`], ...) read; give it to the host's
+    /// routes with `.with_state(..)`, or implement `FromRef<HostState>` for it.
+    pub fn state(&self) -> http::AppState {
+        self.state.clone()
     }
 
     /// Account operations (used by the CLI).

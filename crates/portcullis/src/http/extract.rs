@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
@@ -17,10 +17,15 @@ use crate::session::{ClientInfo, LiveSession, SessionSecret};
 #[derive(Debug, Clone)]
 pub struct MaybeSession(pub Option<Arc<LiveSession>>);
 
-impl FromRequestParts<AppState> for MaybeSession {
+impl<S> FromRequestParts<S> for MaybeSession
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
         let Some(secret) = cookies::read(&parts.headers, state.cookies.session_name()).and_then(SessionSecret::parse)
         else {
             return Ok(Self(None));
@@ -33,10 +38,14 @@ impl FromRequestParts<AppState> for MaybeSession {
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Arc<LiveSession>);
 
-impl FromRequestParts<AppState> for CurrentUser {
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match MaybeSession::from_request_parts(parts, state).await?.0 {
             Some(live) => Ok(Self(live)),
             None => Err(Error::new(ErrorKind::Unauthenticated, "log in first").into()),

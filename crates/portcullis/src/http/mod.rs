@@ -64,17 +64,19 @@ impl Deref for AppState {
     }
 }
 
-/// The whole server: `/api`, ops routes and the SPA, with all middleware.
-pub fn router(state: AppState) -> Router {
+/// The whole server: `/api`, ops routes and (with `with_spa`) the SPA on every other path,
+/// with all middleware.
+pub fn router(state: AppState, with_spa: bool) -> Router {
     let config = state.config.clone();
     let mut app = Router::new()
         .merge(routes::compat::routes())
         .merge(routes::account::routes())
         .route("/healthz", get(routes::ops::healthz))
-        .route("/readyz", get(routes::ops::readyz))
-        .fallback(spa::serve)
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(config.body_limit));
+        .route("/readyz", get(routes::ops::readyz));
+    if with_spa {
+        app = app.fallback(spa::serve);
+    }
+    let mut app = app.with_state(state).layer(DefaultBodyLimit::max(config.body_limit));
     if let Some(cors) = cors_layer(&config) {
         app = app.layer(cors);
     }

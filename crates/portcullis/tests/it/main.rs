@@ -11,6 +11,7 @@ mod bad_input;
 mod cookies;
 mod cors;
 mod csrf;
+mod embed;
 mod ops;
 mod seed;
 mod session;
