@@ -61,6 +61,9 @@ async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bo
     if let Some(bind) = bind {
         config.bind = bind;
     }
+    if !config.cookie.secure && !config.bind.ip().is_loopback() {
+        tracing::warn!(bind = %config.bind, "cookie.secure is off on a non-loopback address: serve over HTTPS and turn it on");
+    }
     let secrets = if demo {
         Secrets::ephemeral()
     } else {

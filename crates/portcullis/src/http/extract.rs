@@ -91,14 +91,14 @@ pub fn check_csrf(state: &AppState, headers: &HeaderMap, form_token: Option<&str
     }
 }
 
-/// The browser's CSRF nonce, and a `Set-Cookie` value when a new one had to be made.
-pub fn csrf_nonce(state: &AppState, headers: &HeaderMap) -> (String, Option<axum::http::HeaderValue>) {
+/// A new CSRF token for this browser, and a `Set-Cookie` value when the browser had no nonce
+/// yet and one had to be made.
+pub fn issue_csrf(state: &AppState, headers: &HeaderMap) -> (String, Option<axum::http::HeaderValue>) {
     match cookies::read(headers, state.cookies.csrf_name()).filter(|n| crate::csrf::is_valid_nonce(n)) {
-        Some(nonce) => (nonce.to_owned(), None),
+        Some(nonce) => (state.csrf.issue(nonce), None),
         None => {
             let nonce = crate::csrf::new_nonce();
-            let cookie = state.cookies.csrf_nonce(nonce.clone());
-            (nonce, Some(cookie))
+            (state.csrf.issue(&nonce), Some(state.cookies.csrf_nonce(nonce)))
         }
     }
 }

@@ -16,7 +16,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::error::problem;
-use super::extract::csrf_nonce;
+use super::extract::issue_csrf;
 use super::AppState;
 
 const BUILTIN_INDEX: &str = include_str!("../../assets/index.html");
@@ -138,8 +138,8 @@ fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {
 }
 
 fn index(state: &AppState, req: &Request) -> Response<Body> {
-    let (nonce, set_cookie) = csrf_nonce(state, req.headers());
-    let html = state.spa.render(&state.csrf.issue(&nonce));
+    let (token, set_cookie) = issue_csrf(state, req.headers());
+    let html = state.spa.render(&token);
     let mut response = (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),

@@ -14,7 +14,7 @@ use crate::account::MAX_USERNAME_CHARS;
 use crate::error::{Error, ErrorKind};
 use crate::http::body::Input;
 use crate::http::error::ApiError;
-use crate::http::extract::{check_csrf, csrf_nonce, CurrentUser};
+use crate::http::extract::{check_csrf, issue_csrf, CurrentUser};
 use crate::http::AppState;
 use crate::password::Password;
 
@@ -23,8 +23,8 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 async fn csrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (nonce, set_cookie) = csrf_nonce(&state, &headers);
-    let mut response = json_value(StatusCode::OK, &json!({ "csrf_token": state.csrf.issue(&nonce) }));
+    let (token, set_cookie) = issue_csrf(&state, &headers);
+    let mut response = json_value(StatusCode::OK, &json!({ "csrf_token": token }));
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }

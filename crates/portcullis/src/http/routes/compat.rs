@@ -13,7 +13,7 @@ use crate::account::MAX_USERNAME_CHARS;
 use crate::error::Error;
 use crate::http::body::Input;
 use crate::http::error::ApiError;
-use crate::http::extract::{check_csrf, csrf_nonce, Client, CurrentUser, MaybeSession};
+use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser, MaybeSession};
 use crate::http::{cookies, AppState};
 use crate::password::Password;
 use crate::session::SessionSecret;
@@ -40,9 +40,10 @@ async fn ping() -> Response {
 }
 
 async fn getcsrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (nonce, set_cookie) = csrf_nonce(&state, &headers);
+    let (token, set_cookie) = issue_csrf(&state, &headers);
     let mut response = json(StatusCode::OK, CSRF_SET);
-    let token = HeaderValue::from_str(&state.csrf.issue(&nonce)).unwrap_or(HeaderValue::from_static(""));
+    // Tokens are base64url, always a valid header value.
+    let token = HeaderValue::from_str(&token).unwrap_or(HeaderValue::from_static(""));
     response.headers_mut().insert("x-csrftoken", token);
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
