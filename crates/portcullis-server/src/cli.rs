@@ -33,6 +33,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage the access-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -69,4 +74,11 @@ pub enum UserCommand {
 pub enum ConfigCommand {
     /// Validate the configuration and print it with secrets redacted.
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key; older keys stay published until their tokens have expired.
+    /// Restart the server to start signing with it.
+    Rotate,
 }

@@ -9,7 +9,7 @@ use portcullis::password::Password;
 use portcullis::secrets::Origin;
 use portcullis::{Config, Portcullis, Secrets};
 
-use crate::cli::{Cli, Command, ConfigCommand, UserCommand};
+use crate::cli::{Cli, Command, ConfigCommand, KeysCommand, UserCommand};
 
 pub fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -18,6 +18,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Serve { bind, demo } => serve(cli.config.as_deref(), bind, demo).await,
             Command::User { command } => user(cli.config.as_deref(), command).await,
             Command::Config { command: ConfigCommand::Check } => config_check(cli.config.as_deref()),
+            Command::Keys { command: KeysCommand::Rotate } => keys_rotate(cli.config.as_deref()),
         }
     })
 }
@@ -181,4 +182,25 @@ fn config_check(path: Option<&Path>) -> Result<()> {
     raw.validate()?;
     eprintln!("configuration is valid");
     Ok(())
+}
+
+fn keys_rotate(path: Option<&Path>) -> Result<()> {
+    use portcullis::token::keys::KeyFile;
+    let (_, config) = load(path)?;
+    let file_path = Secrets::jwt_keys_path(&config);
+    let now = time_now();
+    let mut keys = KeyFile::load_or_create(&file_path, config.token.algorithm, now)?;
+    // A retired key stays until no token it signed can still be valid.
+    keys.rotate(config.token.algorithm, now, config.token.access_ttl + config.token.leeway);
+    keys.save(&file_path)?;
+    let kids: Vec<_> = keys.keys.iter().map(|k| k.kid.as_str()).collect();
+    println!("new signing key {}; keys kept: {}", kids.last().copied().unwrap_or("-"), kids.join(", "));
+    println!("restart the server to sign with the new key");
+    Ok(())
+}
+
+fn time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

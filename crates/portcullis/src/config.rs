@@ -36,8 +36,59 @@ pub struct RawConfig {
     pub spa: RawSpa,
     /// Logging.
     pub log: RawLog,
+    /// Token mode: JWT access tokens and rotating refresh-token families.
+    pub token: RawToken,
     /// Secrets given explicitly (otherwise generated into the data directory).
     pub secrets: RawSecrets,
+}
+
+/// `[token]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawToken {
+    /// Signing algorithm of new keys: `EdDSA` (Ed25519) or `HS256`.
+    pub algorithm: String,
+    /// Lifetime of an access token.
+    pub access_ttl: String,
+    /// Lifetime of a refresh-token family (the token session's absolute timeout).
+    pub refresh_ttl: String,
+    /// A family unused (no refresh, no access) this long ends.
+    pub idle_timeout: String,
+    /// How long a just-rotated refresh token still returns the same new pair.
+    pub refresh_grace: String,
+    /// Clock skew tolerated on `exp` and `nbf` (at most 30s).
+    pub leeway: String,
+    /// `iss` claim.
+    pub issuer: String,
+    /// `aud` claim.
+    pub audience: String,
+    /// Where access tokens are read, in order of precedence: headers, cookies, query_string, json.
+    pub locations: Vec<String>,
+    /// Per path prefix, the locations read there instead (longest prefix wins).
+    pub routes: std::collections::BTreeMap<String, Vec<String>>,
+    /// With the cookies location, a request whose access cookie expires within this gets a new one.
+    pub implicit_refresh_within: String,
+    /// Also accept the refresh token as `refresh_token` in a JSON body.
+    pub refresh_in_body: bool,
+}
+
+impl Default for RawToken {
+    fn default() -> Self {
+        Self {
+            algorithm: "EdDSA".into(),
+            access_ttl: "15m".into(),
+            refresh_ttl: "7d".into(),
+            idle_timeout: "7d".into(),
+            refresh_grace: "10s".into(),
+            leeway: "30s".into(),
+            issuer: "portcullis".into(),
+            audience: "portcullis".into(),
+            locations: vec!["headers".into(), "cookies".into()],
+            routes: std::collections::BTreeMap::new(),
+            implicit_refresh_within: "5m".into(),
+            refresh_in_body: false,
+        }
+    }
 }
 
 /// `[server]`
@@ -359,6 +410,7 @@ impl RawConfig {
                 p.push("spa.dir", &format!("{} has no index.html", dir.display()));
             }
         }
+        let token = self.token.validate(&mut p);
         if !p.0.is_empty() {
             return Err(ConfigError { problems: p.0 });
         }
@@ -409,7 +461,169 @@ impl RawConfig {
             log_json,
             log_level: self.log.level.clone(),
             csrf_key,
+            token: token.unwrap_or_else(|| unreachable!("token config validated above")),
         })
+    }
+}
+
+impl RawToken {
+    fn validate(&self, p: &mut Problems) -> Option<TokenConfig> {
+        let algorithm = match self.algorithm.as_str() {
+            "EdDSA" | "eddsa" | "Ed25519" => Some(SigningAlg::EdDSA),
+            "HS256" | "hs256" => Some(SigningAlg::HS256),
+            other => {
+                p.push("token.algorithm", &format!("`{other}` is not one of: EdDSA, HS256"));
+                None
+            }
+        };
+        let access_ttl = p.duration("token.access_ttl", &self.access_ttl);
+        let refresh_ttl = p.duration("token.refresh_ttl", &self.refresh_ttl);
+        let idle = p.duration("token.idle_timeout", &self.idle_timeout);
+        let grace = p.check("token.refresh_grace", parse_duration(&self.refresh_grace));
+        let leeway = p.check("token.leeway", parse_duration(&self.leeway));
+        let implicit = p.check("token.implicit_refresh_within", parse_duration(&self.implicit_refresh_within));
+        if leeway.is_some_and(|l| l > Duration::from_secs(30)) {
+            p.push("token.leeway", "must be at most 30s");
+        }
+        if grace.is_some_and(|g| g > Duration::from_secs(60)) {
+            p.push("token.refresh_grace", "must be at most 60s");
+        }
+        if let (Some(a), Some(r)) = (access_ttl, refresh_ttl) {
+            if a >= r {
+                p.push("token.access_ttl", "must be shorter than token.refresh_ttl");
+            }
+        }
+        if let (Some(i), Some(r)) = (idle, refresh_ttl) {
+            if i > r {
+                p.push("token.idle_timeout", "must not exceed token.refresh_ttl");
+            }
+        }
+        if let (Some(i), Some(a)) = (implicit, access_ttl) {
+            if i >= a {
+                p.push("token.implicit_refresh_within", "must be shorter than token.access_ttl");
+            }
+        }
+        for (key, value) in [("token.issuer", &self.issuer), ("token.audience", &self.audience)] {
+            if value.is_empty() || value.len() > 256 {
+                p.push(key, "must be 1-256 characters");
+            }
+        }
+        let locations = parse_locations("token.locations", &self.locations, p);
+        let mut routes = Vec::new();
+        for (prefix, list) in &self.routes {
+            let key = format!("token.routes.\"{prefix}\"");
+            if !prefix.starts_with('/') {
+                p.push(&key, "a path prefix must start with /");
+            }
+            if let Some(l) = parse_locations(&key, list, p) {
+                routes.push((prefix.clone(), l));
+            }
+        }
+        // Longest prefix first, so the first match is the most specific.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
+        Some(TokenConfig {
+            algorithm: algorithm?,
+            access_ttl: access_ttl?,
+            refresh_ttl: refresh_ttl?,
+            idle_timeout: idle?,
+            refresh_grace: grace?,
+            leeway: leeway?,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            locations: locations?,
+            routes,
+            implicit_refresh_within: implicit?,
+            refresh_in_body: self.refresh_in_body,
+        })
+    }
+}
+
+fn parse_locations(key: &str, list: &[String], p: &mut Problems) -> Option<Vec<TokenLocation>> {
+    let mut out = Vec::new();
+    for name in list {
+        match TokenLocation::parse(name) {
+            Some(l) if !out.contains(&l) => out.push(l),
+            Some(_) => p.push(key, &format!("`{name}` is listed twice")),
+            None => p.push(key, &format!("`{name}` is not one of: headers, cookies, query_string, json")),
+        }
+    }
+    if out.is_empty() && list.is_empty() {
+        p.push(key, "must name at least one location");
+    }
+    (out.len() == list.len()).then_some(out)
+}
+
+/// Where an access token may be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenLocation {
+    /// `Authorization: Bearer <token>`.
+    Headers,
+    /// `access_token_cookie`, with double-submit CSRF on unsafe methods.
+    Cookies,
+    /// `?jwt=<token>` (risky: URLs end up in logs and history).
+    QueryString,
+    /// `{"access_token": ...}` in the JSON body of non-GET requests.
+    Json,
+}
+
+impl TokenLocation {
+    /// Parses a configuration name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "headers" => Some(Self::Headers),
+            "cookies" => Some(Self::Cookies),
+            "query_string" => Some(Self::QueryString),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Signing algorithm of access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    /// Ed25519 signatures; public keys published in the JWKS.
+    EdDSA,
+    /// HMAC-SHA256 with a shared secret; nothing is published.
+    HS256,
+}
+
+/// Token mode settings.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// Algorithm of new signing keys.
+    pub algorithm: SigningAlg,
+    /// Access token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh family lifetime.
+    pub refresh_ttl: Duration,
+    /// Refresh family inactivity limit.
+    pub idle_timeout: Duration,
+    /// Grace window of a rotated refresh token.
+    pub refresh_grace: Duration,
+    /// Tolerated clock skew.
+    pub leeway: Duration,
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// Default locations, in precedence order.
+    pub locations: Vec<TokenLocation>,
+    /// Per-prefix locations, longest prefix first.
+    pub routes: Vec<(String, Vec<TokenLocation>)>,
+    /// Implicit refresh threshold for access cookies.
+    pub implicit_refresh_within: Duration,
+    /// Accept `refresh_token` in a JSON body.
+    pub refresh_in_body: bool,
+}
+
+impl TokenConfig {
+    /// The locations read for `path`.
+    pub fn locations_for(&self, path: &str) -> &[TokenLocation] {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .map_or(&self.locations[..], |(_, l)| &l[..])
     }
 }
 
@@ -541,6 +755,8 @@ pub struct Config {
     pub log_level: String,
     /// CSRF key given in the configuration, if any.
     pub csrf_key: Option<Vec<u8>>,
+    /// Token mode.
+    pub token: TokenConfig,
 }
 
 /// Session lifetimes.

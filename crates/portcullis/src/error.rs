@@ -17,6 +17,14 @@ pub enum ErrorKind {
     CsrfFailed,
     /// Authenticated, but not allowed.
     Forbidden,
+    /// The access token has expired.
+    TokenExpired,
+    /// The token is malformed, forged, of the wrong type, or not yet valid.
+    TokenInvalid,
+    /// The token's session (refresh family) was revoked.
+    TokenRevoked,
+    /// A rotated refresh token was presented again: its whole family is now revoked.
+    RefreshReused,
     /// A field was missing, mistyped or out of bounds.
     ValidationFailed,
     /// The body could not be parsed at all (not JSON, not UTF-8).
@@ -45,6 +53,10 @@ impl ErrorKind {
             ErrorKind::InvalidCredentials => "invalid_credentials",
             ErrorKind::CsrfFailed => "csrf_failed",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::TokenExpired => "token_expired",
+            ErrorKind::TokenInvalid => "token_invalid",
+            ErrorKind::TokenRevoked => "token_revoked",
+            ErrorKind::RefreshReused => "refresh_reused",
             ErrorKind::ValidationFailed => "validation_failed",
             ErrorKind::MalformedRequest => "malformed_request",
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",

@@ -46,6 +46,7 @@ pub mod password;
 pub mod secrets;
 pub mod session;
 pub mod store;
+pub mod token;
 
 use std::sync::Arc;
 
@@ -124,10 +125,19 @@ impl Builder {
             }
             None => Spa::builtin(),
         };
-        let sessions = SessionManager::new(Arc::clone(&store), Arc::clone(&clock), config.session.clone());
+        let sessions = SessionManager::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            config.session.clone(),
+            config.token.idle_timeout,
+            config.token.refresh_ttl,
+        );
         let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone());
+        let tokens =
+            token::TokenService::new(config.token.clone(), Arc::clone(&clock), &secrets.jwt_keys, secrets.refresh_key)?;
         Ok(Portcullis {
             state: AppState::new(StateInner {
+                tokens,
                 cookies: CookieJar::new(config.cookie.clone()),
                 csrf: secrets.csrf_key,
                 config,

@@ -8,9 +8,10 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::config::Config;
+use crate::config::{Config, SigningAlg};
 use crate::csrf::CsrfKey;
 use crate::error::{Error, Result};
+use crate::token::keys::KeyFile;
 
 /// Where a secret came from, for the start-up message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,21 +33,45 @@ pub struct Secrets {
     pub csrf_key: CsrfKey,
     /// Where the CSRF key came from.
     pub csrf_origin: Origin,
+    /// Access-token signing keys.
+    pub jwt_keys: KeyFile,
+    /// Key of the refresh-token MACs.
+    pub refresh_key: Vec<u8>,
 }
 
 impl Secrets {
-    /// Fresh in-memory secrets (demo mode, tests).
+    /// Fresh in-memory secrets with Ed25519 signing keys (demo mode, tests).
     pub fn ephemeral() -> Self {
-        Self { csrf_key: CsrfKey::generate(), csrf_origin: Origin::Ephemeral }
+        Self::ephemeral_with(SigningAlg::EdDSA)
+    }
+
+    /// Fresh in-memory secrets signing with `alg`.
+    pub fn ephemeral_with(alg: SigningAlg) -> Self {
+        let mut refresh_key = vec![0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut refresh_key);
+        Self {
+            csrf_key: CsrfKey::generate(),
+            csrf_origin: Origin::Ephemeral,
+            jwt_keys: KeyFile::generate(alg, time::OffsetDateTime::now_utc().unix_timestamp()),
+            refresh_key,
+        }
     }
 
     /// The configured secrets, else those in the data directory, generating missing ones.
     pub fn load_or_generate(config: &Config) -> Result<Self> {
-        if let Some(key) = &config.csrf_key {
-            return Ok(Self { csrf_key: CsrfKey::new(key.clone()), csrf_origin: Origin::Configured });
-        }
-        let (bytes, origin) = load_or_create_key(&config.data_dir.join("csrf.key"))?;
-        Ok(Self { csrf_key: CsrfKey::new(bytes), csrf_origin: origin })
+        let (csrf_key, csrf_origin) = match &config.csrf_key {
+            Some(key) => (key.clone(), Origin::Configured),
+            None => load_or_create_key(&config.data_dir.join("csrf.key"))?,
+        };
+        let (refresh_key, _) = load_or_create_key(&config.data_dir.join("refresh.key"))?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let jwt_keys = KeyFile::load_or_create(&Self::jwt_keys_path(config), config.token.algorithm, now)?;
+        Ok(Self { csrf_key: CsrfKey::new(csrf_key), csrf_origin, jwt_keys, refresh_key })
+    }
+
+    /// Where the signing keys live.
+    pub fn jwt_keys_path(config: &Config) -> std::path::PathBuf {
+        config.data_dir.join("jwt-keys.json")
     }
 }
 

@@ -14,6 +14,28 @@ pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Access token cookie (token mode, `cookies` location).
+pub const ACCESS_COOKIE: &str = "access_token_cookie";
+/// Refresh token cookie.
+pub const REFRESH_COOKIE: &str = "refresh_token_cookie";
+/// Double-submit value for the access cookie.
+pub const CSRF_ACCESS_COOKIE: &str = "csrf_access_token";
+/// Double-submit value for the refresh cookie.
+pub const CSRF_REFRESH_COOKIE: &str = "csrf_refresh_token";
+
+/// The token-mode cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCookie {
+    /// `access_token_cookie`.
+    Access,
+    /// `refresh_token_cookie`.
+    Refresh,
+    /// `csrf_access_token`.
+    CsrfAccess,
+    /// `csrf_refresh_token`.
+    CsrfRefresh,
+}
+
 /// Builds `Set-Cookie` values with the configured attributes.
 #[derive(Debug, Clone)]
 pub struct CookieJar {
@@ -37,14 +59,27 @@ impl CookieJar {
     }
 
     fn build(&self, name: &str, value: String, max_age: Option<CookieDuration>) -> HeaderValue {
-        let mut c =
-            Cookie::build((name.to_owned(), value)).http_only(true).path("/").secure(self.config.secure).same_site(
-                match self.config.same_site {
-                    SameSite::Strict => CookieSameSite::Strict,
-                    SameSite::Lax => CookieSameSite::Lax,
-                    SameSite::None => CookieSameSite::None,
-                },
-            );
+        self.build_with(name, value, max_age, true, "/")
+    }
+
+    fn build_with(
+        &self,
+        name: &str,
+        value: String,
+        max_age: Option<CookieDuration>,
+        http_only: bool,
+        path: &str,
+    ) -> HeaderValue {
+        let same_site = match self.config.same_site {
+            SameSite::Strict => CookieSameSite::Strict,
+            SameSite::Lax => CookieSameSite::Lax,
+            SameSite::None => CookieSameSite::None,
+        };
+        let mut c = Cookie::build((name.to_owned(), value))
+            .http_only(http_only)
+            .path(path.to_owned())
+            .secure(self.config.secure)
+            .same_site(same_site);
         if let Some(age) = max_age {
             c = c.max_age(age);
         }
@@ -60,6 +95,22 @@ impl CookieJar {
     /// Clears the session cookie.
     pub fn clear_session(&self) -> HeaderValue {
         self.build(&self.config.name, String::new(), Some(CookieDuration::ZERO))
+    }
+
+    /// Sets (or, with `None`, clears) one of the token-mode cookies. The refresh cookie is only
+    /// sent to `/auth`; the double-submit cookies are readable by the page.
+    pub fn token_cookie(&self, cookie: TokenCookie, value: Option<(String, std::time::Duration)>) -> HeaderValue {
+        let (name, http_only, path) = match cookie {
+            TokenCookie::Access => (ACCESS_COOKIE, true, "/"),
+            TokenCookie::Refresh => (REFRESH_COOKIE, true, "/auth"),
+            TokenCookie::CsrfAccess => (CSRF_ACCESS_COOKIE, false, "/"),
+            TokenCookie::CsrfRefresh => (CSRF_REFRESH_COOKIE, false, "/"),
+        };
+        let (value, age) = match value {
+            Some((v, d)) => (v, CookieDuration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+            None => (String::new(), CookieDuration::ZERO),
+        };
+        self.build_with(name, value, Some(age), http_only, path)
     }
 
     /// Sets the CSRF nonce cookie (kept a year; the token it backs is not a credential alone).

@@ -30,7 +30,12 @@ impl From<Error> for ApiError {
 /// The status for an error kind.
 pub fn status_of(kind: ErrorKind, seed: bool) -> StatusCode {
     match kind {
-        ErrorKind::Unauthenticated | ErrorKind::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        ErrorKind::Unauthenticated
+        | ErrorKind::InvalidCredentials
+        | ErrorKind::TokenExpired
+        | ErrorKind::TokenInvalid
+        | ErrorKind::TokenRevoked
+        | ErrorKind::RefreshReused => StatusCode::UNAUTHORIZED,
         ErrorKind::CsrfFailed if seed => StatusCode::BAD_REQUEST,
         ErrorKind::CsrfFailed | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
 use super::{cookies, AppState};
+use crate::config::TokenLocation;
 use crate::csrf::{provenance, Provenance};
 use crate::error::{Error, ErrorKind};
 use crate::session::{ClientInfo, LiveSession, SessionSecret};
@@ -34,7 +35,17 @@ where
     }
 }
 
-/// The caller's live session; 401 `unauthenticated` without one.
+/// The caller: a session cookie first, else an access token from the route's locations.
+pub(crate) async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<Arc<LiveSession>>, Error> {
+    if let Some(secret) = cookies::read(&parts.headers, state.cookies.session_name()).and_then(SessionSecret::parse) {
+        if let Some(live) = state.sessions.validate(&secret.hash()).await? {
+            return Ok(Some(live));
+        }
+    }
+    from_token(parts, state).await
+}
+
+/// The caller's live session (cookie or access token); 401 without one.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Arc<LiveSession>);
 
@@ -46,7 +57,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match MaybeSession::from_request_parts(parts, state).await?.0 {
+        let state = AppState::from_ref(state);
+        match resolve(parts, &state).await? {
             Some(live) => Ok(Self(live)),
             None => Err(Error::new(ErrorKind::Unauthenticated, "log in first").into()),
         }
@@ -100,5 +112,90 @@ pub fn issue_csrf(state: &AppState, headers: &HeaderMap) -> (String, Option<axum
             let nonce = crate::csrf::new_nonce();
             (state.csrf.issue(&nonce), Some(state.cookies.csrf_nonce(nonce)))
         }
+    }
+}
+
+/// Per-route token locations, set by [`token_locations`]; they win over the configuration.
+#[derive(Debug, Clone)]
+pub struct RouteTokenLocations(pub Vec<TokenLocation>);
+
+/// An access token found in a JSON body by the token middleware.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonAccessToken(pub String);
+
+/// The locations read for this request: a route override, else the configuration.
+pub(crate) fn locations<'a>(parts: &'a Parts, state: &'a AppState) -> &'a [TokenLocation] {
+    match parts.extensions.get::<RouteTokenLocations>() {
+        Some(RouteTokenLocations(locs)) => locs,
+        None => state.config.token.locations_for(parts.uri.path()),
+    }
+}
+
+/// The first access token found in `locs`, in their order.
+pub(crate) fn find_token<'a>(parts: &'a Parts, locs: &[TokenLocation]) -> Option<(&'a str, TokenLocation)> {
+    locs.iter().find_map(|&loc| {
+        let token = match loc {
+            TokenLocation::Headers => parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .map(str::trim),
+            TokenLocation::Cookies => cookies::read(&parts.headers, cookies::ACCESS_COOKIE),
+            TokenLocation::QueryString => {
+                parts.uri.query().and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("jwt=")))
+            }
+            TokenLocation::Json => parts.extensions.get::<JsonAccessToken>().map(|t| t.0.as_str()),
+        };
+        token.filter(|t| !t.is_empty()).map(|t| (t, loc))
+    })
+}
+
+/// Double-submit CSRF for a credential carried in a cookie: the `X-CSRF-TOKEN` header must
+/// equal the page-readable cookie and the value bound to the credential (constant time).
+pub(crate) fn check_double_submit(headers: &HeaderMap, cookie: &str, expected: &str) -> Result<(), Error> {
+    use subtle::ConstantTimeEq;
+    let header = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let cookie = cookies::read(headers, cookie);
+    match (header, cookie) {
+        (Some(h), Some(c))
+            if bool::from(h.as_bytes().ct_eq(c.as_bytes())) && bool::from(h.as_bytes().ct_eq(expected.as_bytes())) =>
+        {
+            Ok(())
+        }
+        (None, _) => Err(Error::new(ErrorKind::CsrfFailed, "the X-CSRF-TOKEN header is missing")),
+        _ => Err(Error::new(ErrorKind::CsrfFailed, "the X-CSRF-TOKEN header does not match")),
+    }
+}
+
+/// Refuses requests a browser marks as cross-site from an origin not allowed.
+pub(crate) fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
+    if provenance(headers, &state.config.allowed_origins) == Provenance::CrossSite {
+        return Err(Error::new(ErrorKind::CsrfFailed, "cross-site request refused"));
+    }
+    Ok(())
+}
+
+/// Resolves the caller from an access token, if the route's locations carry one.
+/// `Ok(None)`: no token. Errors: a token that is invalid, expired or revoked, or a cookie
+/// token on an unsafe method without its double-submit value.
+pub(crate) async fn from_token(parts: &Parts, state: &AppState) -> Result<Option<Arc<LiveSession>>, Error> {
+    let Some((token, location)) = find_token(parts, locations(parts, state)) else {
+        return Ok(None);
+    };
+    let claims = state.tokens.verify_access(token)?;
+    if location == TokenLocation::Cookies && !parts.method.is_safe() {
+        check_origin(state, &parts.headers)?;
+        let expected = claims.csrf.as_deref().unwrap_or("");
+        if expected.is_empty() {
+            return Err(Error::new(ErrorKind::CsrfFailed, "this token cannot be used from a cookie"));
+        }
+        check_double_submit(&parts.headers, cookies::CSRF_ACCESS_COOKIE, expected)?;
+    }
+    let sid = uuid::Uuid::try_parse(&claims.sid).map_err(|_| Error::new(ErrorKind::TokenInvalid, "bad sid"))?;
+    // Own routes check that the session is live: logout and revocation take effect at once.
+    match state.sessions.validate(&crate::token::family_hash(sid)).await? {
+        Some(live) if live.user().id.to_string() == claims.sub => Ok(Some(live)),
+        _ => Err(Error::new(ErrorKind::TokenRevoked, "this session has ended; log in again")),
     }
 }

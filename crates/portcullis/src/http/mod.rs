@@ -24,6 +24,7 @@ pub mod extract;
 pub mod middleware;
 mod routes;
 pub mod spa;
+pub mod token_layer;
 
 /// Shared state of every handler.
 #[derive(Clone, Debug)]
@@ -48,6 +49,8 @@ pub struct StateInner {
     pub cookies: cookies::CookieJar,
     /// The served SPA.
     pub spa: spa::Spa,
+    /// Access tokens and refresh families.
+    pub tokens: crate::token::TokenService,
 }
 
 impl AppState {
@@ -71,12 +74,16 @@ pub fn router(state: AppState, with_spa: bool) -> Router {
     let mut app = Router::new()
         .merge(routes::compat::routes())
         .merge(routes::account::routes())
+        .merge(routes::token::routes())
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz));
     if with_spa {
         app = app.fallback(spa::serve);
     }
-    let mut app = app.with_state(state).layer(DefaultBodyLimit::max(config.body_limit));
+    let mut app = app
+        .layer(axum::middleware::from_fn_with_state(state.clone(), token_layer::token_edge))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit));
     if let Some(cors) = cors_layer(&config) {
         app = app.layer(cors);
     }

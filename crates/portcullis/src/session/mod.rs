@@ -146,6 +146,8 @@ pub struct SessionManager {
     clock: SharedClock,
     config: SessionConfig,
     idle_secs: i64,
+    token_idle: StdDuration,
+    token_ttl: StdDuration,
     touch_secs: i64,
     cache: Cache<[u8; 32], Arc<LiveSession>>,
 }
@@ -161,8 +163,15 @@ fn secs(d: StdDuration) -> i64 {
 }
 
 impl SessionManager {
-    /// A manager over `store`, reading time from `clock`.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock, config: SessionConfig) -> Self {
+    /// A manager over `store`, reading time from `clock`. Token families idle out after
+    /// `token_idle` and end `token_ttl` after login.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        config: SessionConfig,
+        token_idle: StdDuration,
+        token_ttl: StdDuration,
+    ) -> Self {
         // Entries are re-read from the store at least once per touch interval, which bounds how
         // long a revocation made by another process (the admin CLI) can go unseen here.
         let cache = Cache::builder().max_capacity(config.cache_capacity).time_to_live(config.touch_interval).build();
@@ -170,40 +179,69 @@ impl SessionManager {
             store,
             clock,
             idle_secs: secs(config.idle_timeout),
+            token_idle,
+            token_ttl,
             touch_secs: secs(config.touch_interval),
             config,
             cache,
         }
     }
 
-    /// Starts a new session for `user`. Always a new random id: session-fixation mitigation.
-    pub async fn create(
+    /// Starts a new cookie session for `user`. Always a new random id: session-fixation
+    /// mitigation.
+    pub async fn create(&self, user: &User, client: ClientInfo) -> Result<(SessionSecret, Arc<LiveSession>)> {
+        let secret = SessionSecret::generate();
+        let live = self.insert(user, secret.hash(), Uuid::now_v7(), SessionKind::Cookie, client).await?;
+        Ok((secret, live))
+    }
+
+    /// Starts a new refresh-token family for `user`; its key is derived from its public id.
+    pub async fn create_family(&self, user: &User, client: ClientInfo) -> Result<Arc<LiveSession>> {
+        let public_id = Uuid::now_v7();
+        self.insert(user, crate::token::family_hash(public_id), public_id, SessionKind::Token, client).await
+    }
+
+    async fn insert(
         &self,
         user: &User,
+        id_hash: [u8; 32],
+        public_id: Uuid,
         kind: SessionKind,
         client: ClientInfo,
-    ) -> Result<(SessionSecret, Arc<LiveSession>)> {
+    ) -> Result<Arc<LiveSession>> {
         let now = self.clock.now();
         let now = OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).unwrap_or(now);
-        let secret = SessionSecret::generate();
+        let lifetime = match kind {
+            SessionKind::Cookie => self.config.absolute_timeout,
+            SessionKind::Token => self.token_ttl,
+        };
         let record = SessionRecord {
-            id_hash: secret.hash(),
-            public_id: Uuid::now_v7(),
+            id_hash,
+            public_id,
             user_id: user.id,
             kind,
             created_at: now,
             last_seen_at: now,
-            expires_at: now + self.config.absolute_timeout,
+            expires_at: now + lifetime,
             fresh_until: now,
             remember: false,
             ip: client.ip,
             user_agent: client.user_agent,
             revoked_at: None,
+            refresh_generation: 0,
+            rotated_at: None,
         };
         self.store.insert_session(&record).await?;
         let live = Arc::new(LiveSession::new(record, SessionUser::from(user)));
         self.cache.insert(live.record.id_hash, Arc::clone(&live));
-        Ok((secret, live))
+        Ok(live)
+    }
+
+    fn idle_of(&self, kind: SessionKind) -> i64 {
+        match kind {
+            SessionKind::Cookie => self.idle_secs,
+            SessionKind::Token => secs(self.token_idle),
+        }
     }
 
     /// Validates a session by the hash of its secret. `Ok(None)` means unauthenticated.
@@ -220,7 +258,8 @@ impl SessionManager {
         };
         let now = self.clock.now().unix_timestamp();
         let last_seen = live.last_seen.load(Ordering::Relaxed);
-        if now >= live.record.expires_at.unix_timestamp() || now >= last_seen.saturating_add(self.idle_secs) {
+        let idle = self.idle_of(live.record.kind);
+        if now >= live.record.expires_at.unix_timestamp() || now >= last_seen.saturating_add(idle) {
             self.cache.invalidate(id_hash);
             return Ok(None);
         }
@@ -273,12 +312,22 @@ impl SessionManager {
     /// Deletes expired and long-revoked sessions from the store.
     pub async fn sweep(&self) -> Result<u64> {
         let now = self.clock.now();
-        Ok(self.store.delete_expired(now, now - self.config.idle_timeout).await?)
+        Ok(self.store.delete_expired(now, now - self.config.idle_timeout, now - self.token_idle).await?)
     }
 
     /// The idle deadline of a live session.
     pub fn idle_deadline(&self, live: &LiveSession) -> OffsetDateTime {
-        live.last_seen_at() + self.config.idle_timeout
+        live.last_seen_at() + time::Duration::seconds(self.idle_of(live.record.kind))
+    }
+
+    /// The store (refresh rotation reads and writes it directly).
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 }
 

@@ -34,6 +34,8 @@ fn session(user_id: Uuid, seed: u8, created: OffsetDateTime) -> SessionRecord {
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
         revoked_at: None,
+        refresh_generation: 0,
+        rotated_at: None,
     }
 }
 
@@ -82,16 +84,43 @@ async fn sessions(store: &dyn Store) {
 
     let fresh = session(user.id, 4, at(10_000));
     store.insert_session(&fresh).await.expect("insert");
-    let deleted = store.delete_expired(at(10_000), at(9_000)).await.expect("sweep");
+    let deleted = store.delete_expired(at(10_000), at(9_000), at(9_000)).await.expect("sweep");
     assert_eq!(deleted, 3, "idle and revoked sessions go; the fresh one stays");
     assert!(store.session_by_hash(&[4; 32]).await.expect("get").is_some());
     store.ping().await.expect("ping");
+}
+
+async fn refresh_families(store: &dyn Store) {
+    let user = store.create_user(new_user("dave"), at(0)).await.expect("create");
+    let mut family = session(user.id, 7, at(0));
+    family.kind = SessionKind::Token;
+    store.insert_session(&family).await.expect("insert");
+    assert!(store.rotate_refresh(&[7; 32], 0, at(10)).await.expect("rotate"));
+    assert!(!store.rotate_refresh(&[7; 32], 0, at(11)).await.expect("stale rotation loses"));
+    let got = store.session_by_hash(&[7; 32]).await.expect("get").expect("found");
+    assert_eq!(
+        (got.kind, got.refresh_generation, got.rotated_at, got.last_seen_at),
+        (SessionKind::Token, 1, Some(at(10)), at(10))
+    );
+    store.revoke_session(&[7; 32], at(20), "logout").await.expect("revoke");
+    assert!(!store.rotate_refresh(&[7; 32], 1, at(21)).await.expect("revoked families do not rotate"));
+
+    let mut idle_family = session(user.id, 8, at(0));
+    idle_family.kind = SessionKind::Token;
+    store.insert_session(&idle_family).await.expect("insert");
+    let cookie = session(user.id, 9, at(0));
+    store.insert_session(&cookie).await.expect("insert");
+    // Token families idle longer than cookie sessions before they are swept.
+    store.delete_expired(at(100), at(50), at(-50)).await.expect("sweep");
+    assert!(store.session_by_hash(&[8; 32]).await.expect("get").is_some());
+    assert!(store.session_by_hash(&[9; 32]).await.expect("get").is_none());
 }
 
 /// Runs the whole suite against `store` (which must be empty).
 pub(crate) async fn run(store: Arc<dyn Store>) {
     users(store.as_ref()).await;
     sessions(store.as_ref()).await;
+    refresh_families(store.as_ref()).await;
 }
 
 #[tokio::test]

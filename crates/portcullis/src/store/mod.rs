@@ -124,6 +124,10 @@ pub struct SessionRecord {
     pub user_agent: Option<String>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<OffsetDateTime>,
+    /// Refresh families: the generation whose token is current.
+    pub refresh_generation: i64,
+    /// Refresh families: when the current generation replaced the previous one.
+    pub rotated_at: Option<OffsetDateTime>,
 }
 
 /// Accounts.
@@ -155,8 +159,18 @@ pub trait SessionStore: Send + Sync {
     /// Revokes every live session of a user; returns the hashes revoked.
     async fn revoke_user_sessions(&self, user_id: Uuid, at: OffsetDateTime, reason: &str)
         -> StoreResult<Vec<[u8; 32]>>;
-    /// Deletes sessions past `expires_at`, idle since before `idle_before`, or revoked before it.
-    async fn delete_expired(&self, now: OffsetDateTime, idle_before: OffsetDateTime) -> StoreResult<u64>;
+    /// Moves a refresh family from generation `from` to `from + 1`; `false` when it is no
+    /// longer at `from` (another request rotated it first) or is revoked.
+    async fn rotate_refresh(&self, id_hash: &[u8; 32], from: i64, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Deletes sessions past `expires_at`, cookie sessions idle since before `cookie_idle_before`,
+    /// token families idle since before `token_idle_before`, and sessions revoked before the
+    /// earlier of the two.
+    async fn delete_expired(
+        &self,
+        now: OffsetDateTime,
+        cookie_idle_before: OffsetDateTime,
+        token_idle_before: OffsetDateTime,
+    ) -> StoreResult<u64>;
 }
 
 /// Health of the backend.

@@ -69,7 +69,7 @@ impl SqliteStore {
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, disabled, created_at, updated_at";
 const SESSION_COLUMNS: &str = "id_hash, public_id, user_id, kind, created_at, last_seen_at, expires_at, \
-     fresh_until, remember, ip, user_agent, revoked_at";
+     fresh_until, remember, ip, user_agent, revoked_at, refresh_generation, rotated_at";
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
@@ -108,6 +108,7 @@ impl TryFrom<SqliteRow> for SessionRecord {
         let hash: Vec<u8> = row.try_get("id_hash").map_err(classify)?;
         let kind: String = row.try_get("kind").map_err(classify)?;
         let revoked: Option<i64> = row.try_get("revoked_at").map_err(classify)?;
+        let rotated: Option<i64> = row.try_get("rotated_at").map_err(classify)?;
         Ok(SessionRecord {
             id_hash: hash.try_into().map_err(|_| StoreError::Backend("session hash is not 32 bytes".into()))?,
             public_id: parse_uuid(row.try_get("public_id").map_err(classify)?)?,
@@ -122,6 +123,8 @@ impl TryFrom<SqliteRow> for SessionRecord {
             ip: row.try_get("ip").map_err(classify)?,
             user_agent: row.try_get("user_agent").map_err(classify)?,
             revoked_at: revoked.map(from_unix).transpose()?,
+            refresh_generation: row.try_get("refresh_generation").map_err(classify)?,
+            rotated_at: rotated.map(from_unix).transpose()?,
         })
     }
 }
@@ -219,22 +222,26 @@ impl UserStore for SqliteStore {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-            .bind(&s.id_hash[..])
-            .bind(s.public_id.to_string())
-            .bind(s.user_id.to_string())
-            .bind(s.kind.as_str())
-            .bind(to_unix(s.created_at))
-            .bind(to_unix(s.last_seen_at))
-            .bind(to_unix(s.expires_at))
-            .bind(to_unix(s.fresh_until))
-            .bind(s.remember)
-            .bind(&s.ip)
-            .bind(&s.user_agent)
-            .bind(s.revoked_at.map(to_unix))
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
+        sqlx::query(&format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&s.id_hash[..])
+        .bind(s.public_id.to_string())
+        .bind(s.user_id.to_string())
+        .bind(s.kind.as_str())
+        .bind(to_unix(s.created_at))
+        .bind(to_unix(s.last_seen_at))
+        .bind(to_unix(s.expires_at))
+        .bind(to_unix(s.fresh_until))
+        .bind(s.remember)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(s.revoked_at.map(to_unix))
+        .bind(s.refresh_generation)
+        .bind(s.rotated_at.map(to_unix))
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
         Ok(())
     }
 
@@ -290,14 +297,39 @@ impl SessionStore for SqliteStore {
         Ok(rows.into_iter().filter_map(|h| h.try_into().ok()).collect())
     }
 
-    async fn delete_expired(&self, now: OffsetDateTime, idle_before: OffsetDateTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at < ? OR revoked_at < ?")
-            .bind(to_unix(now))
-            .bind(to_unix(idle_before))
-            .bind(to_unix(idle_before))
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
+    async fn rotate_refresh(&self, id_hash: &[u8; 32], from: i64, at: OffsetDateTime) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET refresh_generation = refresh_generation + 1, rotated_at = ?, \
+             last_seen_at = MAX(last_seen_at, ?) WHERE id_hash = ? AND refresh_generation = ? AND revoked_at IS NULL",
+        )
+        .bind(to_unix(at))
+        .bind(to_unix(at))
+        .bind(&id_hash[..])
+        .bind(from)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_expired(
+        &self,
+        now: OffsetDateTime,
+        cookie_idle_before: OffsetDateTime,
+        token_idle_before: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <= ? \
+             OR (kind = 'cookie' AND last_seen_at < ?) OR (kind = 'token' AND last_seen_at < ?) \
+             OR revoked_at < ?",
+        )
+        .bind(to_unix(now))
+        .bind(to_unix(cookie_idle_before))
+        .bind(to_unix(token_idle_before))
+        .bind(to_unix(cookie_idle_before.min(token_idle_before)))
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
         Ok(done.rows_affected())
     }
 }

@@ -75,6 +75,7 @@ async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Re
                 "expires_at": rfc3339(expires_at),
                 "fresh_until": rfc3339(record.fresh_until),
                 "remember": record.remember,
+                "kind": record.kind.as_str(),
             }
         }),
     )

@@ -17,7 +17,6 @@ use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser, MaybeSes
 use crate::http::{cookies, AppState};
 use crate::password::Password;
 use crate::session::SessionSecret;
-use crate::store::SessionKind;
 
 pub(crate) const PING: &[u8] = b"{\"ping\":\"pong!\"}\n";
 pub(crate) const CSRF_SET: &[u8] = b"{\"detail\":\"CSRF cookie set\"}\n";
@@ -72,7 +71,7 @@ async fn login(
     if let Some(old) = cookies::read(&headers, state.cookies.session_name()).and_then(SessionSecret::parse) {
         state.sessions.revoke(&old.hash(), "relogin").await?;
     }
-    let (secret, _) = state.sessions.create(&user, SessionKind::Cookie, client).await?;
+    let (secret, _) = state.sessions.create(&user, client).await?;
     let mut response = json(StatusCode::OK, LOGIN_TRUE);
     response.headers_mut().append(header::SET_COOKIE, state.cookies.session(secret.encode()));
     Ok(response)

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod compat;
 pub mod ops;
+pub mod token;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};

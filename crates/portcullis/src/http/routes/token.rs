@@ -1,0 +1,188 @@
+//! Token routes (`/auth`): login, refresh, logout, forward-auth, and the JWKS.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::json_value;
+use crate::account::MAX_USERNAME_CHARS;
+use crate::config::TokenLocation;
+use crate::error::{Error, ErrorKind};
+use crate::http::body::Input;
+use crate::http::cookies::{self, TokenCookie};
+use crate::http::error::ApiError;
+use crate::http::extract::{check_double_submit, check_origin, resolve, Client};
+use crate::http::AppState;
+use crate::password::Password;
+use crate::session::LiveSession;
+use crate::token::{family, family_hash};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/auth/verify", get(verify))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// The new pair for a family: access token in the body (and, with the cookies location, in a
+/// cookie), refresh token in its `/auth`-only cookie, double-submit values beside them.
+fn issue(state: &AppState, live: &LiveSession, generation: i64, msg: Option<&str>) -> Result<Response, ApiError> {
+    let config = state.tokens.config();
+    let pid = live.record().public_id;
+    let csrf = state.tokens.family_csrf(pid);
+    let cookie_mode = config.locations.contains(&TokenLocation::Cookies);
+    let user = live.user();
+    let (access, _) = state.tokens.issue_access(
+        user.id,
+        &user.roles,
+        pid,
+        live.record().fresh_until.unix_timestamp(),
+        cookie_mode.then(|| csrf.clone()),
+    )?;
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": state.tokens.access_ttl_secs(),
+    });
+    if let Some(msg) = msg {
+        body["msg"] = json!(msg);
+    }
+    let mut response = json_value(StatusCode::OK, &body);
+    let h = response.headers_mut();
+    let refresh_ttl = config.refresh_ttl;
+    let jar = &state.cookies;
+    h.append(
+        header::SET_COOKIE,
+        jar.token_cookie(TokenCookie::Refresh, Some((state.tokens.refresh_token(pid, generation), refresh_ttl))),
+    );
+    h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::CsrfRefresh, Some((csrf.clone(), refresh_ttl))));
+    if cookie_mode {
+        h.append(
+            header::SET_COOKIE,
+            jar.token_cookie(TokenCookie::Access, Some((access_cookie_value(&body), config.access_ttl))),
+        );
+        h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::CsrfAccess, Some((csrf, config.access_ttl))));
+    }
+    Ok(response)
+}
+
+fn access_cookie_value(body: &serde_json::Value) -> String {
+    body["access_token"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    input: Result<Input, Error>,
+) -> Result<Response, ApiError> {
+    check_origin(&state, &headers)?;
+    let input = input?;
+    let mut fields = input.fields();
+    let username = fields.required("username", MAX_USERNAME_CHARS);
+    let password = Password::new(fields.required("password", state.config.password.max_length));
+    fields.finish()?;
+    let Some(user) = state.accounts.authenticate(&username, &password).await? else {
+        return Err(Error::new(ErrorKind::InvalidCredentials, "wrong username or password").into());
+    };
+    let live = state.sessions.create_family(&user, client).await?;
+    issue(&state, &live, 0, Some("logged in"))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    check_origin(&state, &headers)?;
+    let token = match cookies::read(&headers, cookies::REFRESH_COOKIE) {
+        Some(token) => {
+            // The refresh cookie is a credential the browser sends by itself: double submit.
+            let (pid, _) = state
+                .tokens
+                .parse_refresh(token)
+                .ok_or_else(|| Error::new(ErrorKind::TokenInvalid, "the refresh token is not valid"))?;
+            check_double_submit(&headers, cookies::CSRF_REFRESH_COOKIE, &state.tokens.family_csrf(pid))?;
+            token.to_owned()
+        }
+        None if state.tokens.config().refresh_in_body => serde_json::from_slice::<RefreshBody>(&body)
+            .ok()
+            .and_then(|b| b.refresh_token)
+            .ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "no refresh token"))?,
+        None => return Err(Error::new(ErrorKind::Unauthenticated, "no refresh token").into()),
+    };
+    let refreshed = family::refresh(&state.tokens, &state.sessions, &token).await?;
+    issue(&state, &refreshed.session, refreshed.generation, None)
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    check_origin(&state, &headers)?;
+    let pid = match cookies::read(&headers, cookies::REFRESH_COOKIE).and_then(|t| state.tokens.parse_refresh(t)) {
+        Some((pid, _)) => {
+            check_double_submit(&headers, cookies::CSRF_REFRESH_COOKIE, &state.tokens.family_csrf(pid))?;
+            pid
+        }
+        None => {
+            let bearer = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "log in first"))?;
+            let claims = state.tokens.verify_access(bearer.trim())?;
+            uuid::Uuid::try_parse(&claims.sid).map_err(|_| Error::new(ErrorKind::TokenInvalid, "bad sid"))?
+        }
+    };
+    state.sessions.revoke(&family_hash(pid), "logout").await?;
+    let mut response = json_value(StatusCode::OK, &json!({ "msg": "logged out" }));
+    let h = response.headers_mut();
+    for cookie in [TokenCookie::Access, TokenCookie::Refresh, TokenCookie::CsrfAccess, TokenCookie::CsrfRefresh] {
+        h.append(header::SET_COOKIE, state.cookies.token_cookie(cookie, None));
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct VerifyQuery {
+    role: Option<String>,
+}
+
+/// Forward auth (nginx `auth_request`, Traefik): 200 with identity headers, or 401/403 as
+/// JSON, never a redirect.
+async fn verify(
+    State(state): State<AppState>,
+    Query(query): Query<VerifyQuery>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    let live: Arc<LiveSession> =
+        resolve(&parts, &state).await?.ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "log in first"))?;
+    let user = live.user();
+    if let Some(role) = &query.role {
+        if !user.roles.iter().any(|r| r == role) {
+            return Err(Error::new(ErrorKind::Forbidden, format!("the `{role}` role is required")).into());
+        }
+    }
+    let mut response = Response::new(axum::body::Body::empty());
+    let h = response.headers_mut();
+    let value = |s: &str| HeaderValue::from_bytes(s.as_bytes()).unwrap_or(HeaderValue::from_static(""));
+    h.insert("x-auth-user", value(&user.username));
+    h.insert("x-auth-user-id", value(&user.id.to_string()));
+    h.insert("x-auth-roles", value(&user.roles.join(",")));
+    Ok(response)
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let mut response = json_value(StatusCode::OK, &state.tokens.jwks());
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}
