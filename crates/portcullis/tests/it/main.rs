@@ -16,3 +16,6 @@ mod ops;
 mod seed;
 mod session;
 mod spa;
+mod token;
+mod token_attacks;
+mod token_external;

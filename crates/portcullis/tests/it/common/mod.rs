@@ -37,10 +37,32 @@ impl Server {
     }
 
     pub async fn with_store(configure: impl FnOnce(&mut RawConfig), store: Arc<dyn Store>) -> Self {
-        Self::build(configure, Some(store)).await
+        Self::build_full(configure, Some(store), None).await
+    }
+
+    /// A server using exactly these secrets (tests that sign their own tokens keep a copy).
+    pub async fn with_secrets(configure: impl FnOnce(&mut RawConfig), secrets: Secrets) -> Self {
+        Self::build_full(configure, None, Some(secrets)).await
+    }
+
+    /// A server on an existing store with these secrets (a restart, as far as clients see).
+    pub async fn with_store_and_secrets(
+        configure: impl FnOnce(&mut RawConfig),
+        store: Arc<dyn Store>,
+        secrets: Secrets,
+    ) -> Self {
+        Self::build_full(configure, Some(store), Some(secrets)).await
     }
 
     async fn build(configure: impl FnOnce(&mut RawConfig), store: Option<Arc<dyn Store>>) -> Self {
+        Self::build_full(configure, store, None).await
+    }
+
+    async fn build_full(
+        configure: impl FnOnce(&mut RawConfig),
+        store: Option<Arc<dyn Store>>,
+        secrets: Option<Secrets>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut raw = RawConfig::default();
         raw.server.data_dir = dir.path().to_path_buf();
@@ -51,13 +73,19 @@ impl Server {
         configure(&mut raw);
         let config = raw.validate().unwrap();
         let clock = ManualClock::starting_now();
-        let mut builder =
-            Portcullis::builder(config).with_clock(Arc::new(clock.clone())).with_secrets(Secrets::ephemeral());
+        let mut builder = Portcullis::builder(config)
+            .with_clock(Arc::new(clock.clone()))
+            .with_secrets(secrets.unwrap_or_else(Secrets::ephemeral));
         if let Some(store) = store {
             builder = builder.with_store(store);
         }
         let auth = builder.build().await.unwrap();
-        auth.accounts().create("test", &portcullis::password::Password::new("test"), None, Vec::new()).await.unwrap();
+        // A server restarted on an existing store finds the user already there.
+        match auth.accounts().create("test", &portcullis::password::Password::new("test"), None, Vec::new()).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == portcullis::ErrorKind::Conflict => {}
+            Err(e) => panic!("creating the test user: {e}"),
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let router = auth.router();
