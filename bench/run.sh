@@ -28,6 +28,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/portcullis-target}"
 [[ $CARGO_TARGET_DIR == /* ]] || CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR"
 SERVER_BIN="$CARGO_TARGET_DIR/release/portcullis"
 BASELINE_BIN="$CARGO_TARGET_DIR/release/portcullis-bench-baseline"
+REFRESH_BIN="$CARGO_TARGET_DIR/release/refresh-load"
 
 # wrk settings (BENCH.md: -t2 -c64 -d10s, 3 runs, median kept).
 THREADS=2
@@ -282,7 +283,7 @@ build() {
         log "skipping the build (--skip-build)"
     else
         log "building release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-        (cd "$ROOT_DIR" && cargo build --release -p portcullis-server -p portcullis-bench-baseline) >&2 ||
+        (cd "$ROOT_DIR" && cargo build --release -p portcullis-server -p portcullis-bench-baseline -p portcullis-bench-loadgen) >&2 ||
             die "cargo build failed"
     fi
     [[ -x $SERVER_BIN ]] || die "server binary not found: $SERVER_BIN"
@@ -480,6 +481,45 @@ prepare_session() {
     log "logged in as test; GET /api/data answers 200"
 }
 
+# Logs in through the token routes and exports BENCH_ACCESS_TOKEN for
+# bench/jwt_check.lua. The token lives 15 minutes, longer than any run.
+prepare_jwt() {
+    local body="$WORK_DIR/token-login.txt" code token
+    code=$(curl -sS --max-time 30 -o "$body" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data '{"username":"test","password":"test"}' "$SERVER_URL/auth/login") || die "POST /auth/login failed"
+    [[ $code == 200 ]] || die "POST /auth/login answered $code: $(head -c 300 "$body")"
+    token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$body") ||
+        die "POST /auth/login sent no access_token: $(head -c 300 "$body")"
+    code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" \
+        "$SERVER_URL/api/me") || die "GET /api/me failed"
+    [[ $code == 200 ]] || die "GET /api/me with the access token answered $code"
+    export BENCH_ACCESS_TOKEN=$token
+    log "token login done; GET /api/me answers 200"
+}
+
+# Refresh rotations per second: bench/loadgen's refresh-load drives 64 families'
+# chains (each refresh uses the token the previous one returned), RUNS times.
+REFRESH_RUNS=()
+REFRESH_MEDIAN=""
+REFRESH_ERROR=""
+run_refresh() {
+    local i out rate errors secs
+    secs=$(duration_s "$DURATION")
+    for ((i = 1; i <= RUNS; i++)); do
+        out=$("$REFRESH_BIN" "$SERVER_URL" "$secs" 64) || { REFRESH_ERROR="refresh-load failed"; return; }
+        rate=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$out")
+        errors=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$out")
+        log "refresh run $i: $out"
+        if [[ -z $rate || $errors != 0 ]]; then
+            REFRESH_ERROR="run $i: $out"
+            return
+        fi
+        REFRESH_RUNS+=("$rate")
+    done
+    # shellcheck disable=SC2086
+    REFRESH_MEDIAN=$(median ${REFRESH_RUNS[*]})
+}
+
 # cookie_value JAR NAME: the value of cookie NAME in a curl cookie jar
 # (HttpOnly cookies are written with a "#HttpOnly_" prefix on the domain).
 cookie_value() {
@@ -556,7 +596,13 @@ print_table() {
         printf '%-16s %14.1f %10.3f %8s %8s\n' "$name" "${MED_RPS[$name]}" "${MED_P99[$name]}" \
             "$ratio" "$target"
     done
+    if [[ -n $REFRESH_MEDIAN ]]; then
+        printf '%-16s %14.1f %10s %8s %8s\n' refresh "$REFRESH_MEDIAN" - - ">=4800/s"
+    else
+        printf '%-16s %14s %10s %8s %8s\n' refresh ERROR - - ">=4800/s"
+    fi
     local any=0
+    [[ -z $REFRESH_ERROR ]] || { any=1; printf '\nerror: refresh: %s\n' "$REFRESH_ERROR"; }
     for name in "${SCENARIOS[@]}"; do
         if [[ -n ${SC_ERROR[$name]:-} ]]; then
             ((any)) || printf '\n'
@@ -635,6 +681,14 @@ write_json() {
             printf '\n    %s: %s' "$(json_str "${SC_KEY[$name]}")" "${RATIO[$name]:-null}"
         done
         printf '\n  },\n'
+        # shellcheck disable=SC2086
+        printf '  "refresh": {"families": 64, "rotations_per_s_runs": %s, "rotations_per_s_median": %s, "target": 4800, "error": %s},\n' \
+            "$(json_num_list ${REFRESH_RUNS[*]})" "${REFRESH_MEDIAN:-null}" \
+            "$([[ -n $REFRESH_ERROR ]] && json_str "$REFRESH_ERROR" || echo null)"
+        # shellcheck disable=SC2086 # word splitting of the run list is wanted
+        printf '  "refresh": {"families": 64, "rotations_per_s_runs": %s, "rotations_per_s_median": %s, "target": 4800, "error": %s},\n' \
+            "$(json_num_list ${REFRESH_RUNS[*]})" "${REFRESH_MEDIAN:-null}" \
+            "$([[ -n $REFRESH_ERROR ]] && json_str "$REFRESH_ERROR" || echo null)"
         printf '  "summary_line": %s\n' "$(json_str "$SUMMARY")"
         printf '}\n'
     } >"$tmp"
@@ -658,6 +712,12 @@ make_summary() {
     for name in "${SCENARIOS[@]}"; do
         [[ -z ${SC_ERROR[$name]:-} ]] || FAILED=1
     done
+    if [[ -n $REFRESH_MEDIAN ]]; then
+        parts+=("refresh_rotations_per_s=$(printf '%.0f' "$REFRESH_MEDIAN")")
+    else
+        parts+=("refresh_rotations_per_s=error")
+        FAILED=1
+    fi
     SUMMARY="summary: ${parts[*]}"
 }
 
@@ -691,7 +751,11 @@ main() {
     prepare_session
     scenario session_check "$SERVER_URL/api/data" session_check.lua session_ratio 0.70
 
+    prepare_jwt
+    scenario jwt_check "$SERVER_URL/api/me" jwt_check.lua jwt_ratio 0.75
+
     run_scenarios
+    run_refresh
     compute
     make_summary
     write_json

@@ -192,10 +192,12 @@ pub(crate) async fn from_token(parts: &Parts, state: &AppState) -> Result<Option
         }
         check_double_submit(&parts.headers, cookies::CSRF_ACCESS_COOKIE, expected)?;
     }
-    let sid = uuid::Uuid::try_parse(&claims.sid).map_err(|_| Error::new(ErrorKind::TokenInvalid, "bad sid"))?;
+    let bad = || Error::new(ErrorKind::TokenInvalid, "the token's subject or session is malformed");
+    let sid = uuid::Uuid::try_parse(&claims.sid).map_err(|_| bad())?;
+    let sub = uuid::Uuid::try_parse(&claims.sub).map_err(|_| bad())?;
     // Own routes check that the session is live: logout and revocation take effect at once.
     match state.sessions.validate(&crate::token::family_hash(sid)).await? {
-        Some(live) if live.user().id.to_string() == claims.sub => Ok(Some(live)),
+        Some(live) if live.user().id == sub => Ok(Some(live)),
         _ => Err(Error::new(ErrorKind::TokenRevoked, "this session has ended; log in again")),
     }
 }

@@ -64,7 +64,14 @@ pub async fn token_edge(State(state): State<AppState>, req: Request, next: Next)
     let Some(claims) = renew else { return response };
     let now = state.clock.now().unix_timestamp();
     let within = i64::try_from(state.config.token.implicit_refresh_within.as_secs()).unwrap_or(0);
-    if !response.status().is_success() || claims.exp - now > within {
+    // A handler that set the access cookie itself (login, refresh, logout) has the last word:
+    // renewing the old one here would undo a logout or a login as someone else.
+    let handler_set_it = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(cookies::ACCESS_COOKIE.as_bytes()));
+    if handler_set_it || !response.status().is_success() || claims.exp - now > within {
         return response;
     }
     // Implicit refresh: only for a family that is still live.

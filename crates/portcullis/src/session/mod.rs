@@ -295,8 +295,9 @@ impl SessionManager {
 
     /// Ends a session everywhere at once: marks the row revoked and drops the cached entry.
     pub async fn revoke(&self, id_hash: &[u8; 32], reason: &str) -> Result<bool> {
-        self.cache.invalidate(id_hash);
+        // Store first, cache after: a request racing the revocation cannot reload a live copy.
         let done = self.store.revoke_session(id_hash, self.clock.now(), reason).await?;
+        self.cache.invalidate(id_hash);
         Ok(done)
     }
 

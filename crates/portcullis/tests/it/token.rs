@@ -62,6 +62,8 @@ async fn login_sets_the_cookies_with_their_flags() {
     assert!(access.contains("HttpOnly") && access.contains("Max-Age=900"), "{access}");
     for name in ["csrf_access_token", "csrf_refresh_token"] {
         assert!(!find(name).contains("HttpOnly"), "the page must read {name}");
+        // Implicitly refreshed access cookies keep using it: it lives as long as the family.
+        assert!(find(name).contains("Max-Age=604800"), "{}", find(name));
     }
     let res =
         b.http.post(b.at("/auth/login")).json(&json!({"username": "test", "password": "nope"})).send().await.unwrap();

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use serde::Serialize;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -55,28 +56,50 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+#[derive(Serialize)]
+struct Me<'a> {
+    id: uuid::Uuid,
+    username: &'a str,
+    email: Option<&'a str>,
+    roles: &'a [String],
+    permissions: [&'a str; 0],
+    mfa_enabled: bool,
+    session: MeSession,
+}
+
+#[derive(Serialize)]
+struct MeSession {
+    id: uuid::Uuid,
+    kind: &'static str,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    fresh_until: String,
+    remember: bool,
+}
+
 async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Response {
     let user = live.user();
     let record = live.record();
     let expires_at = state.sessions.idle_deadline(&live).min(record.expires_at);
     json_value(
         StatusCode::OK,
-        &json!({
-            "id": user.id,
-            "username": user.username,
-            "email": user.email,
-            "roles": user.roles,
-            "permissions": [],
-            "mfa_enabled": false,
-            "session": {
-                "id": record.public_id,
-                "created_at": rfc3339(record.created_at),
-                "last_seen_at": rfc3339(live.last_seen_at()),
-                "expires_at": rfc3339(expires_at),
-                "fresh_until": rfc3339(record.fresh_until),
-                "remember": record.remember,
-                "kind": record.kind.as_str(),
-            }
-        }),
+        &Me {
+            id: user.id,
+            username: &user.username,
+            email: user.email.as_deref(),
+            roles: &user.roles,
+            permissions: [],
+            mfa_enabled: false,
+            session: MeSession {
+                id: record.public_id,
+                kind: record.kind.as_str(),
+                created_at: rfc3339(record.created_at),
+                last_seen_at: rfc3339(live.last_seen_at()),
+                expires_at: rfc3339(expires_at),
+                fresh_until: rfc3339(record.fresh_until),
+                remember: record.remember,
+            },
+        },
     )
 }

@@ -71,7 +71,9 @@ fn issue(state: &AppState, live: &LiveSession, generation: i64, msg: Option<&str
             header::SET_COOKIE,
             jar.token_cookie(TokenCookie::Access, Some((access_cookie_value(&body), config.access_ttl))),
         );
-        h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::CsrfAccess, Some((csrf, config.access_ttl))));
+        // The double-submit value is fixed for the family's life; access cookies renewed by
+        // implicit refresh keep matching it.
+        h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::CsrfAccess, Some((csrf, refresh_ttl))));
     }
     Ok(response)
 }
