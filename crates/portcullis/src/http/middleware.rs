@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -12,6 +12,7 @@ use axum::http::{header, HeaderName, HeaderValue, Response, StatusCode};
 use axum::middleware::Next;
 
 use super::error::{problem, InternalCause};
+use super::AppState;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -47,7 +48,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
 
 /// The edge of every request. Only the method, the path (never the query string), the status
 /// and the timing are logged: no cookie, token or body ever reaches the log.
-pub async fn edge(State(deadline): State<Duration>, mut req: Request, next: Next) -> Response<Body> {
+pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response<Body> {
     let started = Instant::now();
     let id = match req.headers().get(&REQUEST_ID) {
         Some(v) if acceptable_id(v) => v.clone(),
@@ -56,10 +57,17 @@ pub async fn edge(State(deadline): State<Duration>, mut req: Request, next: Next
     req.extensions_mut().insert(RequestId(id.clone()));
     let logged = tracing::enabled!(target: "portcullis::http", tracing::Level::INFO)
         .then(|| (req.method().clone(), req.uri().path().to_owned()));
-    let mut response = match tokio::time::timeout(deadline, next.run(req)).await {
-        Ok(response) => harden(response),
-        Err(_) => harden(problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the request timed out", &[])),
+    let mut response = match super::token_layer::before(&state, req).await {
+        Ok((req, renew)) => match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+            Ok(response) => match renew {
+                Some(claims) => super::token_layer::after(&state, claims, response).await,
+                None => response,
+            },
+            Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the request timed out", &[]),
+        },
+        Err(refused) => refused,
     };
+    response = harden(response);
     let cause = response.extensions().get::<InternalCause>();
     if logged.is_some() || cause.is_some() {
         let status = response.status().as_u16();

@@ -80,15 +80,13 @@ pub fn router(state: AppState, with_spa: bool) -> Router {
     if with_spa {
         app = app.fallback(spa::serve);
     }
-    let mut app = app
-        .layer(axum::middleware::from_fn_with_state(state.clone(), token_layer::token_edge))
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(config.body_limit));
+    let edge_state = state.clone();
+    let mut app = app.with_state(state).layer(DefaultBodyLimit::max(config.body_limit));
     if let Some(cors) = cors_layer(&config) {
         app = app.layer(cors);
     }
     app.layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn_with_state(config.request_timeout, middleware::edge))
+        .layer(axum::middleware::from_fn_with_state(edge_state, middleware::edge))
 }
 
 fn cors_layer(config: &Config) -> Option<CorsLayer> {

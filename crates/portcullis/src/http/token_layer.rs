@@ -2,7 +2,9 @@
 //! access cookies near expiry, and the per-route location override of the library API.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use std::sync::Arc;
+
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, Response, StatusCode};
 use axum::middleware::Next;
 use axum::Router;
@@ -12,6 +14,7 @@ use super::error::problem;
 use super::extract::{locations, JsonAccessToken, RouteTokenLocations};
 use super::AppState;
 use crate::config::TokenLocation;
+use crate::token::AccessClaims;
 
 fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -42,11 +45,14 @@ async fn lift_json_token(req: Request, limit: usize) -> Result<Request, Response
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
-/// The server-wide token layer: JSON-body tokens where the path's locations include `json`,
-/// and a fresh access cookie for a request whose access cookie expires soon.
-pub async fn token_edge(State(state): State<AppState>, req: Request, next: Next) -> Response<Body> {
+/// Token work before the handler: lifts a JSON-body token where the path's locations include
+/// `json`, and notes an access cookie that may need an implicit refresh afterwards.
+pub(crate) async fn before(
+    state: &AppState,
+    req: Request,
+) -> Result<(Request, Option<Arc<AccessClaims>>), Response<Body>> {
     let (parts, body) = req.into_parts();
-    let locs = locations(&parts, &state);
+    let locs = locations(&parts, state);
     let wants_json = locs.contains(&TokenLocation::Json);
     let renew = if locs.contains(&TokenLocation::Cookies) {
         cookies::read(&parts.headers, cookies::ACCESS_COOKIE).and_then(|t| state.tokens.verify_access(t).ok())
@@ -55,13 +61,13 @@ pub async fn token_edge(State(state): State<AppState>, req: Request, next: Next)
     };
     let mut req = Request::from_parts(parts, body);
     if wants_json {
-        req = match lift_json_token(req, state.config.body_limit).await {
-            Ok(req) => req,
-            Err(response) => return response,
-        };
+        req = lift_json_token(req, state.config.body_limit).await?;
     }
-    let mut response = next.run(req).await;
-    let Some(claims) = renew else { return response };
+    Ok((req, renew))
+}
+
+/// Implicit refresh after the handler: a fresh access cookie when the one sent expires soon.
+pub(crate) async fn after(state: &AppState, claims: Arc<AccessClaims>, mut response: Response<Body>) -> Response<Body> {
     let now = state.clock.now().unix_timestamp();
     let within = i64::try_from(state.config.token.implicit_refresh_within.as_secs()).unwrap_or(0);
     // A handler that set the access cookie itself (login, refresh, logout) has the last word:
