@@ -187,6 +187,9 @@ fn config_check(path: Option<&Path>) -> Result<()> {
 fn keys_rotate(path: Option<&Path>) -> Result<()> {
     use portcullis::token::keys::KeyFile;
     let (_, config) = load(path)?;
+    if config.jwt_keys.is_some() {
+        bail!("secrets.jwt_keys is set in the configuration or environment: rotate the keys there");
+    }
     let file_path = Secrets::jwt_keys_path(&config);
     let now = time_now();
     let mut keys = KeyFile::load_or_create(&file_path, config.token.algorithm, now)?;

@@ -228,3 +228,22 @@ async fn logs_never_carry_passwords_tokens_or_cookies() {
         assert!(!logs.contains(secret), "{secret} leaked into the log");
     }
 }
+
+#[test]
+fn keys_rotate_adds_a_key_and_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = portcullis(dir.path()).args(["keys", "rotate"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("jwt-keys.json")).unwrap()).unwrap();
+    let keys = file["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3, "the first key, and one per rotation; none has expired yet");
+    assert!(keys[..2].iter().all(|k| k["retired_at"].is_i64()) && keys[2]["retired_at"].is_null());
+
+    let given = std::fs::read_to_string(dir.path().join("jwt-keys.json")).unwrap();
+    let out =
+        portcullis(dir.path()).args(["keys", "rotate"]).env("PORTCULLIS_SECRETS__JWT_KEYS", given).output().unwrap();
+    assert!(!out.status.success() && text(&out.stderr).contains("rotate the keys there"), "{}", text(&out.stderr));
+}

@@ -277,6 +277,11 @@ impl Default for RawLog {
 pub struct RawSecrets {
     /// Key for CSRF tokens: base64 of at least 32 bytes. Generated into the data dir when unset.
     pub csrf_key: Option<String>,
+    /// Access-token signing keys: the JSON of a `jwt-keys.json` file. Read from the data dir
+    /// (generated on first start) when unset.
+    pub jwt_keys: Option<String>,
+    /// Key of the refresh-token MACs: base64 of at least 32 bytes. Generated when unset.
+    pub refresh_key: Option<String>,
 }
 
 impl fmt::Debug for RawSecrets {
@@ -310,8 +315,10 @@ impl RawConfig {
     /// This configuration as TOML with every secret replaced by `[redacted]`.
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
-        if shown.secrets.csrf_key.is_some() {
-            shown.secrets.csrf_key = Some("[redacted]".into());
+        for secret in [&mut shown.secrets.csrf_key, &mut shown.secrets.jwt_keys, &mut shown.secrets.refresh_key] {
+            if secret.is_some() {
+                *secret = Some("[redacted]".into());
+            }
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
@@ -405,6 +412,14 @@ impl RawConfig {
             Some(b64) => p.check("secrets.csrf_key", decode_key(b64)),
             None => None,
         };
+        let refresh_key = match &self.secrets.refresh_key {
+            Some(b64) => p.check("secrets.refresh_key", decode_key(b64)),
+            None => None,
+        };
+        let jwt_keys = match &self.secrets.jwt_keys {
+            Some(json) => p.check("secrets.jwt_keys", parse_key_file(json)),
+            None => None,
+        };
         if let Some(dir) = &self.spa.dir {
             if !dir.join("index.html").is_file() {
                 p.push("spa.dir", &format!("{} has no index.html", dir.display()));
@@ -461,6 +476,8 @@ impl RawConfig {
             log_json,
             log_level: self.log.level.clone(),
             csrf_key,
+            refresh_key,
+            jwt_keys,
             token: token.unwrap_or_else(|| unreachable!("token config validated above")),
         })
     }
@@ -700,6 +717,18 @@ fn decode_key(b64: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+fn parse_key_file(json: &str) -> Result<crate::token::keys::KeyFile, String> {
+    let file: crate::token::keys::KeyFile =
+        serde_json::from_str(json).map_err(|e| format!("is not the JSON of a key file ({e})"))?;
+    if file.keys.is_empty() {
+        return Err("holds no keys".into());
+    }
+    for key in &file.keys {
+        crate::token::keys::LoadedKey::from_stored(key).map_err(|e| e.to_string())?;
+    }
+    Ok(file)
+}
+
 /// The cookie `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
@@ -755,6 +784,10 @@ pub struct Config {
     pub log_level: String,
     /// CSRF key given in the configuration, if any.
     pub csrf_key: Option<Vec<u8>>,
+    /// Refresh MAC key given in the configuration, if any.
+    pub refresh_key: Option<Vec<u8>>,
+    /// Signing keys given in the configuration, if any.
+    pub jwt_keys: Option<crate::token::keys::KeyFile>,
     /// Token mode.
     pub token: TokenConfig,
 }

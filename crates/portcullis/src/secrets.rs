@@ -63,9 +63,15 @@ impl Secrets {
             Some(key) => (key.clone(), Origin::Configured),
             None => load_or_create_key(&config.data_dir.join("csrf.key"))?,
         };
-        let (refresh_key, _) = load_or_create_key(&config.data_dir.join("refresh.key"))?;
+        let refresh_key = match &config.refresh_key {
+            Some(key) => key.clone(),
+            None => load_or_create_key(&config.data_dir.join("refresh.key"))?.0,
+        };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let jwt_keys = KeyFile::load_or_create(&Self::jwt_keys_path(config), config.token.algorithm, now)?;
+        let jwt_keys = match &config.jwt_keys {
+            Some(keys) => keys.clone(),
+            None => KeyFile::load_or_create(&Self::jwt_keys_path(config), config.token.algorithm, now)?,
+        };
         Ok(Self { csrf_key: CsrfKey::new(csrf_key), csrf_origin, jwt_keys, refresh_key })
     }
 
@@ -124,5 +130,34 @@ mod tests {
             let mode = fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+}
+
+#[cfg(test)]
+mod configured_tests {
+    use super::*;
+    use crate::config::RawConfig;
+
+    #[test]
+    fn keys_given_in_the_configuration_are_used_and_nothing_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let given = KeyFile::generate(SigningAlg::HS256, 0);
+        let mut raw = RawConfig::default();
+        raw.server.data_dir = dir.path().to_path_buf();
+        raw.secrets.jwt_keys = Some(serde_json::to_string(&given).expect("json"));
+        raw.secrets.refresh_key = Some(STANDARD.encode([7u8; 32]));
+        let config = raw.validate().expect("valid");
+        let secrets = Secrets::load_or_generate(&config).expect("secrets");
+        assert_eq!(secrets.jwt_keys.keys[0].kid, given.keys[0].kid);
+        assert_eq!(secrets.refresh_key, vec![7u8; 32]);
+        assert!(!Secrets::jwt_keys_path(&config).exists());
+        assert!(!dir.path().join("refresh.key").exists());
+        let shown = raw.to_redacted_toml();
+        assert!(!shown.contains(&given.keys[0].secret) && shown.contains("[redacted]"));
+
+        raw.secrets.jwt_keys = Some("{\"keys\": []}".into());
+        raw.secrets.refresh_key = Some("short".into());
+        let err = raw.validate().expect_err("invalid").to_string();
+        assert!(err.contains("secrets.jwt_keys") && err.contains("secrets.refresh_key"), "{err}");
     }
 }
