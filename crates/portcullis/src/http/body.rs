@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, FieldError};
+use crate::password::Password;
 
 /// A JSON object or form body, as field name → value.
 #[derive(Debug, Default)]
@@ -107,6 +108,15 @@ impl Input {
     /// Reads the fields with a [`Fields`] collector.
     pub fn fields(&self) -> Fields<'_> {
         Fields { map: &self.fields, errors: Vec::new() }
+    }
+
+    /// The `username` and `password` of a login, or 422 listing what is wrong with them.
+    pub fn credentials(&self, max_password_chars: usize) -> Result<(String, Password), Error> {
+        let mut fields = self.fields();
+        let username = fields.required("username", crate::account::MAX_USERNAME_CHARS);
+        let password = Password::new(fields.required("password", max_password_chars));
+        fields.finish()?;
+        Ok((username, password))
     }
 
     /// A string field, if present.

@@ -9,13 +9,11 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::json;
-use crate::account::MAX_USERNAME_CHARS;
 use crate::error::Error;
 use crate::http::body::Input;
 use crate::http::error::ApiError;
 use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser, MaybeSession};
 use crate::http::{cookies, AppState};
-use crate::password::Password;
 use crate::session::SessionSecret;
 
 pub(crate) const PING: &[u8] = b"{\"ping\":\"pong!\"}\n";
@@ -60,10 +58,7 @@ async fn login(
     let form_token = input.as_ref().ok().and_then(|i| i.get_str("csrf_token"));
     check_csrf(&state, &headers, form_token).map_err(ApiError::seed)?;
     let input = input?;
-    let mut fields = input.fields();
-    let username = fields.required("username", MAX_USERNAME_CHARS);
-    let password = Password::new(fields.required("password", state.config.password.max_length));
-    fields.finish()?;
+    let (username, password) = input.credentials(state.config.password.max_length)?;
     let Some(user) = state.accounts.authenticate(&username, &password).await? else {
         return Ok(json(StatusCode::UNAUTHORIZED, LOGIN_FALSE));
     };

@@ -13,7 +13,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json_value;
-use crate::account::MAX_USERNAME_CHARS;
 use crate::config::TokenLocation;
 use crate::error::{Error, ErrorKind};
 use crate::http::body::Input;
@@ -21,7 +20,6 @@ use crate::http::cookies::{self, TokenCookie};
 use crate::http::error::ApiError;
 use crate::http::extract::{check_double_submit, check_origin, resolve, Client};
 use crate::http::AppState;
-use crate::password::Password;
 use crate::session::LiveSession;
 use crate::token::{family, family_hash};
 
@@ -90,10 +88,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
     let input = input?;
-    let mut fields = input.fields();
-    let username = fields.required("username", MAX_USERNAME_CHARS);
-    let password = Password::new(fields.required("password", state.config.password.max_length));
-    fields.finish()?;
+    let (username, password) = input.credentials(state.config.password.max_length)?;
     let Some(user) = state.accounts.authenticate(&username, &password).await? else {
         return Err(Error::new(ErrorKind::InvalidCredentials, "wrong username or password").into());
     };
