@@ -19,8 +19,7 @@ struct Login {
 }
 
 async fn token_login(b: &Browser) -> Login {
-    let res =
-        b.http.post(b.at("/auth/login")).json(&json!({"username": "test", "password": "test"})).send().await.unwrap();
+    let res = b.token_login_as("test", "test").await;
     assert_eq!(res.status(), 200);
     let refresh = cookie_value(&res, "refresh_token_cookie").unwrap();
     let csrf = cookie_value(&res, "csrf_refresh_token").unwrap();
@@ -49,8 +48,7 @@ async fn me_with_bearer(b: &Browser, access: &str) -> reqwest::Response {
 async fn login_sets_the_cookies_with_their_flags() {
     let server = Server::start().await;
     let b = server.raw();
-    let res =
-        b.http.post(b.at("/auth/login")).json(&json!({"username": "test", "password": "test"})).send().await.unwrap();
+    let res = b.token_login_as("test", "test").await;
     let cookies = crate::common::set_cookies(&res);
     let find = |name: &str| cookies.iter().find(|c| c.starts_with(&format!("{name}="))).unwrap().clone();
     let refresh = find("refresh_token_cookie");
@@ -65,8 +63,7 @@ async fn login_sets_the_cookies_with_their_flags() {
         // Implicitly refreshed access cookies keep using it: it lives as long as the family.
         assert!(find(name).contains("Max-Age=604800"), "{}", find(name));
     }
-    let res =
-        b.http.post(b.at("/auth/login")).json(&json!({"username": "test", "password": "nope"})).send().await.unwrap();
+    let res = b.token_login_as("test", "nope").await;
     problem(res, 401, "invalid_credentials").await;
 }
 

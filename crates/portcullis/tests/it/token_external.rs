@@ -39,14 +39,7 @@ fn stderr(out: &Output) -> String {
 
 /// The login's body, and its refresh token.
 async fn login(server: &Server) -> (Value, String) {
-    let res = server
-        .raw()
-        .http
-        .post(format!("{}/auth/login", server.url))
-        .json(&json!({ "username": "test", "password": "test" }))
-        .send()
-        .await
-        .unwrap();
+    let res = server.raw().token_login_as("test", "test").await;
     assert_eq!(res.status(), 200);
     let refresh = cookie_value(&res, "refresh_token_cookie").unwrap();
     (res.json().await.unwrap(), refresh)

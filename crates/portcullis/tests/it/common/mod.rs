@@ -211,6 +211,12 @@ pub fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 }
 
 impl Browser {
+    /// `POST /auth/login` (token mode: no CSRF token, only the origin check).
+    pub async fn token_login_as(&self, username: &str, password: &str) -> Response {
+        let body = serde_json::json!({ "username": username, "password": password });
+        self.http.post(self.at("/auth/login")).json(&body).send().await.unwrap()
+    }
+
     /// Logs in as test/test with whatever token is kept (or none).
     pub async fn login_raw(&self) -> Response {
         self.post("/api/login", serde_json::json!({ "username": "test", "password": "test" })).await
