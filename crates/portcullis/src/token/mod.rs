@@ -17,12 +17,11 @@
 //! once both receive the same new token.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -286,19 +285,5 @@ impl TokenService {
     /// The double-submit CSRF value of a family (cookie, header and `csrf` claim).
     pub fn family_csrf(&self, public_id: Uuid) -> String {
         URL_SAFE_NO_PAD.encode(self.mac(b"portcullis-family-csrf\0", public_id, None).finalize().into_bytes())
-    }
-
-    /// The refresh family's lifetime.
-    pub fn refresh_ttl(&self) -> Duration {
-        self.config.refresh_ttl
-    }
-}
-
-/// An algorithm name as JWT headers write it.
-pub fn algorithm_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::EdDSA => "EdDSA",
-        Algorithm::HS256 => "HS256",
-        _ => "other",
     }
 }
