@@ -17,6 +17,12 @@ pub enum ErrorKind {
     CsrfFailed,
     /// Authenticated, but not allowed.
     Forbidden,
+    /// The operation needs a recent login: reauthenticate (`POST /api/reauth`) first.
+    FreshLoginRequired,
+    /// Too many attempts from this address or for this account; wait `retry_after` seconds.
+    RateLimited,
+    /// The account is locked after repeated failures; wait `retry_after` seconds.
+    AccountLocked,
     /// The access token has expired.
     TokenExpired,
     /// The token is malformed, forged, of the wrong type, or not yet valid.
@@ -53,6 +59,9 @@ impl ErrorKind {
             ErrorKind::InvalidCredentials => "invalid_credentials",
             ErrorKind::CsrfFailed => "csrf_failed",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::FreshLoginRequired => "fresh_login_required",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::AccountLocked => "account_locked",
             ErrorKind::TokenExpired => "token_expired",
             ErrorKind::TokenInvalid => "token_invalid",
             ErrorKind::TokenRevoked => "token_revoked",
@@ -85,13 +94,14 @@ pub struct Error {
     kind: ErrorKind,
     detail: String,
     fields: Vec<FieldError>,
+    retry_after: Option<u64>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
     /// An error of `kind` with a human-readable `detail` safe to show to clients.
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), fields: Vec::new(), source: None }
+        Self { kind, detail: detail.into(), fields: Vec::new(), retry_after: None, source: None }
     }
 
     /// A validation error listing every invalid field.
@@ -113,6 +123,18 @@ impl Error {
         let mut err = Self::new(ErrorKind::Unavailable, detail);
         err.source = Some(source.into());
         err
+    }
+
+    /// A `rate_limited` or `account_locked` error: the client may retry after `secs` seconds.
+    pub fn retry_after(kind: ErrorKind, detail: impl Into<String>, secs: u64) -> Self {
+        let mut err = Self::new(kind, detail);
+        err.retry_after = Some(secs.max(1));
+        err
+    }
+
+    /// Seconds until a retry may succeed, for `rate_limited` and `account_locked`.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// The kind of error.

@@ -35,7 +35,10 @@ pub fn status_of(kind: ErrorKind, seed: bool) -> StatusCode {
         | ErrorKind::TokenExpired
         | ErrorKind::TokenInvalid
         | ErrorKind::TokenRevoked
-        | ErrorKind::RefreshReused => StatusCode::UNAUTHORIZED,
+        | ErrorKind::RefreshReused
+        | ErrorKind::FreshLoginRequired => StatusCode::UNAUTHORIZED,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::AccountLocked => StatusCode::LOCKED,
         ErrorKind::CsrfFailed if seed => StatusCode::BAD_REQUEST,
         ErrorKind::CsrfFailed | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
@@ -60,10 +63,23 @@ struct Problem<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
 }
 
 /// Renders a problem+json response.
 pub fn problem(status: StatusCode, code: &str, detail: &str, errors: &[FieldError]) -> Response {
+    problem_with(status, code, detail, errors, None)
+}
+
+/// Renders a problem+json response; with `retry_after`, also the `Retry-After` header.
+pub fn problem_with(
+    status: StatusCode,
+    code: &str,
+    detail: &str,
+    errors: &[FieldError],
+    retry_after: Option<u64>,
+) -> Response {
     let body = Problem {
         type_: format!("https://portcullis.dev/problems/{code}"),
         title: status.canonical_reason().unwrap_or("Error"),
@@ -71,10 +87,14 @@ pub fn problem(status: StatusCode, code: &str, detail: &str, errors: &[FieldErro
         detail,
         code,
         errors,
+        retry_after,
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     response
 }
 
@@ -96,7 +116,7 @@ impl IntoResponse for ApiError {
             response.extensions_mut().insert(InternalCause(self.error.to_string()));
             return response;
         }
-        problem(status, kind.code(), self.error.detail(), self.error.fields())
+        problem_with(status, kind.code(), self.error.detail(), self.error.fields(), self.error.retry_after_secs())
     }
 }
 
