@@ -5,7 +5,9 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{NewUser, SessionKind, SessionRecord, Store, StoreError};
+use super::{
+    AuditQuery, AuditRecord, NewUser, RememberRecord, Role, SessionKind, SessionRecord, Store, StoreError, UserPatch,
+};
 
 fn at(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).expect("valid time")
@@ -36,6 +38,7 @@ fn session(user_id: Uuid, seed: u8, created: OffsetDateTime) -> SessionRecord {
         revoked_at: None,
         refresh_generation: 0,
         rotated_at: None,
+        fingerprint: Some("0123456789abcdef0123456789abcdef".into()),
     }
 }
 
@@ -78,12 +81,24 @@ async fn sessions(store: &dyn Store) {
 
     let s3 = session(user.id, 3, at(0));
     store.insert_session(&s3).await.expect("insert");
-    let mut revoked = store.revoke_user_sessions(user.id, at(300), "admin").await.expect("revoke all");
+    let listed: Vec<_> = store.user_sessions(user.id, at(300)).await.expect("list").iter().map(|s| s.id_hash).collect();
+    assert_eq!(listed, vec![[2; 32], [3; 32]], "live sessions only, oldest first");
+    assert!(store.user_sessions(user.id, at(100_000)).await.expect("list").is_empty(), "past the absolute end");
+    let kept = store.revoke_user_sessions(user.id, Some(&[3; 32]), at(300), "others").await.expect("revoke others");
+    assert_eq!(kept, vec![[2; 32]], "all but the kept one");
+    let mut revoked = store.revoke_user_sessions(user.id, None, at(300), "admin").await.expect("revoke all");
     revoked.sort();
-    assert_eq!(revoked, vec![[2; 32], [3; 32]], "only the live ones");
+    assert_eq!(revoked, vec![[3; 32]], "only the live ones");
 
     let fresh = session(user.id, 4, at(10_000));
     store.insert_session(&fresh).await.expect("insert");
+    assert!(store.set_fresh_until(&[4; 32], at(10_600)).await.expect("fresh"));
+    assert!(store.rekey_session(&[4; 32], &[5; 32], at(10_700)).await.expect("rekey"));
+    assert!(store.session_by_hash(&[4; 32]).await.expect("get").is_none(), "the old id is gone");
+    let rekeyed = store.session_by_hash(&[5; 32]).await.expect("get").expect("found under the new id");
+    assert_eq!((rekeyed.public_id, rekeyed.fresh_until), (fresh.public_id, at(10_700)));
+    assert!(!store.rekey_session(&[4; 32], &[6; 32], at(10_700)).await.expect("rekey"), "unknown id");
+    assert!(store.rekey_session(&[5; 32], &[4; 32], at(10_700)).await.expect("rekey back"));
     let deleted = store.delete_expired(at(10_000), at(9_000), at(9_000)).await.expect("sweep");
     assert_eq!(deleted, 3, "idle and revoked sessions go; the fresh one stays");
     assert!(store.session_by_hash(&[4; 32]).await.expect("get").is_some());
@@ -116,11 +131,124 @@ async fn refresh_families(store: &dyn Store) {
     assert!(store.session_by_hash(&[9; 32]).await.expect("get").is_none());
 }
 
+async fn accounts_admin(store: &dyn Store) {
+    let erin = store.create_user(new_user("erin"), at(0)).await.expect("create");
+    store.create_user(new_user("Frank_1"), at(0)).await.expect("create");
+    store.create_user(new_user("frankie"), at(0)).await.expect("create");
+    let page = store.search_users(Some("FRANK"), 0, 1).await.expect("search");
+    assert_eq!((page.total, page.users.len(), page.users[0].username.as_str()), (2, 1, "Frank_1"));
+    let page = store.search_users(Some("frank"), 1, 10).await.expect("page 2");
+    assert_eq!(page.users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["frankie"]);
+    assert_eq!(store.search_users(Some("k_"), 0, 10).await.expect("search").total, 1, "_ is literal");
+    assert_eq!(store.search_users(Some("%"), 0, 10).await.expect("search").total, 0, "% is literal");
+    assert!(store.search_users(None, 0, 100).await.expect("all").total >= 3);
+
+    store
+        .create_role(&Role { name: "editor".into(), description: None, permissions: vec!["post:write".into()] }, at(0))
+        .await
+        .expect("role");
+    let taken = store.create_role(&Role { name: "editor".into(), description: None, permissions: vec![] }, at(0)).await;
+    assert!(matches!(taken, Err(StoreError::Conflict("role"))));
+    let patch = UserPatch { roles: Some(vec!["editor".into()]), disabled: Some(true), email: Some(Some("e@x".into())) };
+    let updated = store.update_user(erin.id, &patch, at(9)).await.expect("update").expect("found");
+    assert_eq!(
+        (updated.roles.clone(), updated.permissions.clone(), updated.disabled, updated.email.as_deref()),
+        (vec!["editor".to_string()], vec!["post:write".to_string()], true, Some("e@x"))
+    );
+    assert!(store.set_role_permissions("editor", &["post:read".into(), "post:write".into()]).await.expect("set"));
+    assert!(!store.set_role_permissions("nobody", &[]).await.expect("unknown role"));
+    let reread = store.user_by_id(erin.id).await.expect("get").expect("found");
+    assert_eq!(reread.permissions, ["post:read", "post:write"]);
+    let roles = store.list_roles().await.expect("roles");
+    let names: Vec<_> = roles.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"admin") && names.contains(&"editor"));
+    let untouched = store.update_user(erin.id, &UserPatch::default(), at(10)).await.expect("noop").expect("found");
+    assert_eq!((untouched.email.as_deref(), untouched.disabled), (Some("e@x"), true));
+    assert!(store.update_user(Uuid::now_v7(), &patch, at(9)).await.expect("update").is_none());
+
+    store.insert_session(&session(erin.id, 40, at(0))).await.expect("session");
+    assert!(store.delete_user(erin.id).await.expect("delete"));
+    assert!(!store.delete_user(erin.id).await.expect("delete twice"));
+    assert!(store.session_by_hash(&[40; 32]).await.expect("get").is_none(), "sessions go with the account");
+}
+
+async fn remember(store: &dyn Store) {
+    let gina = store.create_user(new_user("gina"), at(0)).await.expect("create");
+    let series = |sel: &str| RememberRecord {
+        selector: sel.into(),
+        user_id: gina.id,
+        validator_hash: [1; 32],
+        previous_hash: None,
+        rotated_at: None,
+        created_at: at(0),
+        expires_at: at(1000),
+    };
+    store.insert_remember(&series("s1")).await.expect("insert");
+    store.insert_remember(&series("s2")).await.expect("insert");
+    store.insert_remember(&series("s3")).await.expect("insert");
+    assert_eq!(store.remember_by_selector("s1").await.expect("get"), Some(series("s1")));
+    assert!(store.rotate_remember("s1", &[1; 32], &[2; 32], at(5)).await.expect("rotate"));
+    assert!(!store.rotate_remember("s1", &[1; 32], &[3; 32], at(6)).await.expect("stale rotation loses"));
+    let got = store.remember_by_selector("s1").await.expect("get").expect("found");
+    assert_eq!((got.validator_hash, got.previous_hash, got.rotated_at), ([2; 32], Some([1; 32]), Some(at(5))));
+    assert!(store.delete_remember("s2").await.expect("delete"));
+    assert!(!store.delete_remember("s2").await.expect("delete twice"));
+    assert_eq!(store.delete_user_remember(gina.id, Some("s3")).await.expect("all but s3"), 1);
+    assert!(store.remember_by_selector("s3").await.expect("get").is_some());
+    assert_eq!(store.delete_expired_remember(at(999)).await.expect("sweep"), 0);
+    assert_eq!(store.delete_expired_remember(at(1000)).await.expect("sweep"), 1);
+}
+
+async fn audit(store: &dyn Store) {
+    let uid = Uuid::now_v7();
+    let row = |secs: i64, event: &str, user: Option<Uuid>, name: &str| AuditRecord {
+        id: 0,
+        at: at(secs),
+        event: event.into(),
+        user_id: user,
+        username: Some(name.into()),
+        session_id: None,
+        ip: Some("192.0.2.1".into()),
+        user_agent: None,
+        detail: Some(r#"{"k":1}"#.into()),
+    };
+    store.append_audit(&row(1, "login_failed", None, "Hank")).await.expect("append");
+    store.append_audit(&row(2, "login_ok", Some(uid), "hank")).await.expect("append");
+    store.append_audit(&row(3, "logout", Some(uid), "hank")).await.expect("append");
+    store.append_audit(&row(4, "login_ok", None, "ivy")).await.expect("append");
+    let q = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery { limit: 100, ..AuditQuery::default() };
+        f(&mut q);
+        q
+    };
+    let events = |rows: Vec<AuditRecord>| rows.into_iter().map(|r| r.event).collect::<Vec<_>>();
+    let all = store.query_audit(&q(&|_| {})).await.expect("all");
+    assert_eq!(events(all.clone()), ["login_ok", "logout", "login_ok", "login_failed"], "newest first");
+    assert_eq!(all[3].detail.as_deref(), Some(r#"{"k":1}"#));
+    let by_id = store.query_audit(&q(&|q| q.user_id = Some(uid))).await.expect("by id");
+    assert_eq!(events(by_id), ["logout", "login_ok"]);
+    let by_name = store.query_audit(&q(&|q| q.username = Some("HANK".into()))).await.expect("by name");
+    assert_eq!(by_name.len(), 3, "names match ignoring case");
+    let ok = store.query_audit(&q(&|q| q.event = Some("login_ok".into()))).await.expect("by event");
+    assert_eq!(ok.len(), 2);
+    let since = store.query_audit(&q(&|q| q.since = Some(at(3)))).await.expect("since");
+    assert_eq!(since.len(), 2);
+    let first = store.query_audit(&q(&|q| q.limit = 2)).await.expect("page 1");
+    let before = first[1].id;
+    let second = store.query_audit(&q(&|q| q.before_id = Some(before))).await.expect("page 2");
+    assert_eq!(events(second), ["login_ok", "login_failed"]);
+    assert_eq!(store.delete_audit_before(at(3)).await.expect("retention"), 2);
+    assert_eq!(store.query_audit(&q(&|_| {})).await.expect("rest").len(), 2);
+}
+
 /// Runs the whole suite against `store` (which must be empty).
 pub(crate) async fn run(store: Arc<dyn Store>) {
     users(store.as_ref()).await;
     sessions(store.as_ref()).await;
     refresh_families(store.as_ref()).await;
+    accounts_admin(store.as_ref()).await;
+    remember(store.as_ref()).await;
+    audit(store.as_ref()).await;
 }
 
 #[tokio::test]

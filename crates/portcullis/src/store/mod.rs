@@ -39,12 +39,14 @@ pub struct User {
     pub username: String,
     /// Optional contact address.
     pub email: Option<String>,
-    /// PHC string.
+    /// Argon2id PHC string, or an imported legacy hash until the next login upgrades it.
     pub password_hash: String,
     /// A disabled user cannot log in.
     pub disabled: bool,
     /// Role names, sorted.
     pub roles: Vec<String>,
+    /// Permissions granted by the roles, sorted and deduplicated.
+    pub permissions: Vec<String>,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change.
@@ -58,7 +60,7 @@ pub struct NewUser {
     pub username: String,
     /// Optional email.
     pub email: Option<String>,
-    /// PHC string.
+    /// Argon2id PHC string, or an imported legacy hash (see `password::recognised_hash`).
     pub password_hash: String,
     /// Initial roles.
     pub roles: Vec<String>,
@@ -128,6 +130,101 @@ pub struct SessionRecord {
     pub refresh_generation: i64,
     /// Refresh families: when the current generation replaced the previous one.
     pub rotated_at: Option<OffsetDateTime>,
+    /// Session protection: hash of the client's user agent and address prefix at login.
+    pub fingerprint: Option<String>,
+}
+
+/// Changes to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// New email (`Some(None)` clears it).
+    pub email: Option<Option<String>>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+    /// Replace the roles.
+    pub roles: Option<Vec<String>>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    /// Accounts on this page, by username.
+    pub users: Vec<User>,
+    /// Accounts matching the search in all.
+    pub total: u64,
+}
+
+/// A named role and the permissions it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Unique name.
+    pub name: String,
+    /// What the role is for.
+    pub description: Option<String>,
+    /// Permission names, sorted.
+    pub permissions: Vec<String>,
+}
+
+/// A remember-me series. The cookie holds `selector:validator`; the selector stays for the
+/// series' life, the validator changes on every use and only its SHA-256 is kept. A validator
+/// that was already replaced means the cookie was copied: the series is stolen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberRecord {
+    /// Public lookup key of the series.
+    pub selector: String,
+    /// Owner.
+    pub user_id: Uuid,
+    /// SHA-256 of the current validator.
+    pub validator_hash: [u8; 32],
+    /// SHA-256 of the validator it replaced, accepted for a short grace after rotation so two
+    /// tabs restoring at once are not taken for theft.
+    pub previous_hash: Option<[u8; 32]>,
+    /// When the validator last changed.
+    pub rotated_at: Option<OffsetDateTime>,
+    /// Series start.
+    pub created_at: OffsetDateTime,
+    /// Series end.
+    pub expires_at: OffsetDateTime,
+}
+
+/// One audit-log row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Increasing id (assigned by the store; ignored on append).
+    pub id: i64,
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// Event name (`login_ok`, `login_failed`, ...).
+    pub event: String,
+    /// The account concerned, when known.
+    pub user_id: Option<Uuid>,
+    /// The username concerned (as typed, for failed logins of unknown names).
+    pub username: Option<String>,
+    /// Public id of the session concerned.
+    pub session_id: Option<Uuid>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Event-specific facts as a JSON object; never secrets.
+    pub detail: Option<String>,
+}
+
+/// Filters for reading the audit log; results are newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Rows about this account id.
+    pub user_id: Option<Uuid>,
+    /// Rows about this username (ignoring case).
+    pub username: Option<String>,
+    /// Rows of this event.
+    pub event: Option<String>,
+    /// Rows at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Rows older than this id (paging).
+    pub before_id: Option<i64>,
+    /// At most this many rows.
+    pub limit: u32,
 }
 
 /// Accounts.
@@ -143,6 +240,56 @@ pub trait UserStore: Send + Sync {
     async fn set_password_hash(&self, id: Uuid, hash: &str, now: OffsetDateTime) -> StoreResult<bool>;
     /// All accounts, by username.
     async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// A page of accounts whose username or email contains `search` (ignoring case), by username.
+    async fn search_users(&self, search: Option<&str>, offset: u64, limit: u32) -> StoreResult<UserPage>;
+    /// Applies `patch`; `None` when there is no such user.
+    async fn update_user(&self, id: Uuid, patch: &UserPatch, now: OffsetDateTime) -> StoreResult<Option<User>>;
+    /// Deletes an account with its sessions and remember-me series; `false` when absent.
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
+}
+
+/// Roles and their permissions.
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// Every role, by name.
+    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    /// Creates a role; [`StoreError::Conflict`] when the name is taken.
+    async fn create_role(&self, role: &Role, now: OffsetDateTime) -> StoreResult<()>;
+    /// Replaces a role's permissions; `false` when there is no such role.
+    async fn set_role_permissions(&self, name: &str, permissions: &[String]) -> StoreResult<bool>;
+}
+
+/// Remember-me series.
+#[async_trait]
+pub trait RememberStore: Send + Sync {
+    /// Stores a new series.
+    async fn insert_remember(&self, record: &RememberRecord) -> StoreResult<()>;
+    /// A series by its selector.
+    async fn remember_by_selector(&self, selector: &str) -> StoreResult<Option<RememberRecord>>;
+    /// Replaces the validator if it is still `current`; `false` when another request got there
+    /// first.
+    async fn rotate_remember(
+        &self,
+        selector: &str,
+        current: &[u8; 32],
+        next: &[u8; 32],
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Ends one series; `false` when absent.
+    async fn delete_remember(&self, selector: &str) -> StoreResult<bool>;
+    /// Ends every series of a user but `keep` (a selector); returns how many.
+    async fn delete_user_remember(&self, user_id: Uuid, keep: Option<&str>) -> StoreResult<u64>;
+}
+
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends a row.
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// Rows matching `query`, newest first.
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes rows older than `before`; returns how many.
+    async fn delete_audit_before(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// Sessions.
@@ -156,9 +303,21 @@ pub trait SessionStore: Send + Sync {
     async fn touch_session(&self, id_hash: &[u8; 32], last_seen_at: OffsetDateTime) -> StoreResult<()>;
     /// Revokes one session; `false` when it did not exist or was already revoked.
     async fn revoke_session(&self, id_hash: &[u8; 32], at: OffsetDateTime, reason: &str) -> StoreResult<bool>;
-    /// Revokes every live session of a user; returns the hashes revoked.
-    async fn revoke_user_sessions(&self, user_id: Uuid, at: OffsetDateTime, reason: &str)
-        -> StoreResult<Vec<[u8; 32]>>;
+    /// Revokes every live session of a user but `keep`; returns the hashes revoked.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<&[u8; 32]>,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> StoreResult<Vec<[u8; 32]>>;
+    /// A user's sessions that are neither revoked nor past their absolute deadline, oldest first.
+    async fn user_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> StoreResult<Vec<SessionRecord>>;
+    /// Gives a live session a new secret (its hash `new`) and sets its freshness; `false` when
+    /// it is gone or revoked.
+    async fn rekey_session(&self, old: &[u8; 32], new: &[u8; 32], fresh_until: OffsetDateTime) -> StoreResult<bool>;
+    /// Sets how long a live session counts as fresh; `false` when it is gone or revoked.
+    async fn set_fresh_until(&self, id_hash: &[u8; 32], fresh_until: OffsetDateTime) -> StoreResult<bool>;
     /// Moves a refresh family from generation `from` to `from + 1`; `false` when it is no
     /// longer at `from` (another request rotated it first) or is revoked.
     async fn rotate_refresh(&self, id_hash: &[u8; 32], from: i64, at: OffsetDateTime) -> StoreResult<bool>;
@@ -171,6 +330,8 @@ pub trait SessionStore: Send + Sync {
         cookie_idle_before: OffsetDateTime,
         token_idle_before: OffsetDateTime,
     ) -> StoreResult<u64>;
+    /// Deletes remember-me series past their end.
+    async fn delete_expired_remember(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// Health of the backend.
@@ -181,9 +342,9 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the server needs from one backend.
-pub trait Store: UserStore + SessionStore + Health {}
+pub trait Store: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + Health {}
 
-impl<T: UserStore + SessionStore + Health> Store for T {}
+impl<T: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + Health> Store for T {}
 
 /// Opens the backend named by `url` and applies its migrations.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {

@@ -11,8 +11,12 @@ use uuid::Uuid;
 
 use super::{
     from_unix, to_unix, username_key, Health, NewUser, SessionKind, SessionRecord, SessionStore, StoreError,
-    StoreResult, User, UserStore,
+    StoreResult, User, UserPage, UserPatch, UserStore,
 };
+
+mod audit;
+mod remember;
+mod roles;
 
 /// SQLite-backed store.
 #[derive(Debug, Clone)]
@@ -55,13 +59,27 @@ impl SqliteStore {
             .map_err(classify)
     }
 
+    async fn permissions_of(&self, id: Uuid) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT p.permission FROM user_roles r JOIN role_permissions p ON p.role = r.role \
+             WHERE r.user_id = ? ORDER BY p.permission",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)
+    }
+
+    async fn complete(&self, row: &SqliteRow) -> StoreResult<User> {
+        let mut user = user_from_row(row)?;
+        user.roles = self.roles_of(user.id).await?;
+        user.permissions = self.permissions_of(user.id).await?;
+        Ok(user)
+    }
+
     async fn with_roles(&self, row: Option<SqliteRow>) -> StoreResult<Option<User>> {
         match row {
-            Some(row) => {
-                let mut user = user_from_row(&row)?;
-                user.roles = self.roles_of(user.id).await?;
-                Ok(Some(user))
-            }
+            Some(row) => Ok(Some(self.complete(&row).await?)),
             None => Ok(None),
         }
     }
@@ -69,13 +87,13 @@ impl SqliteStore {
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, disabled, created_at, updated_at";
 const SESSION_COLUMNS: &str = "id_hash, public_id, user_id, kind, created_at, last_seen_at, expires_at, \
-     fresh_until, remember, ip, user_agent, revoked_at, refresh_generation, rotated_at";
+     fresh_until, remember, ip, user_agent, revoked_at, refresh_generation, rotated_at, fingerprint";
 
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+pub(super) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
-fn classify(e: sqlx::Error) -> StoreError {
+pub(super) fn classify(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
             StoreError::Unreachable(Box::new(e))
@@ -84,7 +102,7 @@ fn classify(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn parse_uuid(s: &str) -> StoreResult<Uuid> {
+pub(super) fn parse_uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(backend)
 }
 
@@ -96,6 +114,7 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
         password_hash: row.try_get("password_hash").map_err(classify)?,
         disabled: row.try_get("disabled").map_err(classify)?,
         roles: Vec::new(),
+        permissions: Vec::new(),
         created_at: from_unix(row.try_get("created_at").map_err(classify)?)?,
         updated_at: from_unix(row.try_get("updated_at").map_err(classify)?)?,
     })
@@ -125,6 +144,7 @@ impl TryFrom<SqliteRow> for SessionRecord {
             revoked_at: revoked.map(from_unix).transpose()?,
             refresh_generation: row.try_get("refresh_generation").map_err(classify)?,
             rotated_at: rotated.map(from_unix).transpose()?,
+            fingerprint: row.try_get("fingerprint").map_err(classify)?,
         })
     }
 }
@@ -170,6 +190,7 @@ impl UserStore for SqliteStore {
             password_hash: new.password_hash,
             disabled: false,
             roles,
+            permissions: self.permissions_of(id).await?,
             created_at: from_unix(to_unix(now))?,
             updated_at: from_unix(to_unix(now))?,
         })
@@ -211,11 +232,83 @@ impl UserStore for SqliteStore {
             .map_err(classify)?;
         let mut users = Vec::with_capacity(rows.len());
         for row in rows {
-            let mut user = user_from_row(&row)?;
-            user.roles = self.roles_of(user.id).await?;
-            users.push(user);
+            users.push(self.complete(&row).await?);
         }
         Ok(users)
+    }
+
+    async fn search_users(&self, search: Option<&str>, offset: u64, limit: u32) -> StoreResult<UserPage> {
+        // LIKE wildcards in the search text are matched literally.
+        let pattern = search.map(|s| {
+            let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let filter = "(?1 IS NULL OR username_key LIKE ?1 ESCAPE '\\' OR lower(email) LIKE ?1 ESCAPE '\\')";
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users WHERE {filter}"))
+            .bind(&pattern)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY username_key LIMIT ?2 OFFSET ?3"
+        ))
+        .bind(&pattern)
+        .bind(i64::from(limit))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            users.push(self.complete(&row).await?);
+        }
+        Ok(UserPage { users, total: u64::try_from(total).unwrap_or(0) })
+    }
+
+    async fn update_user(&self, id: Uuid, patch: &UserPatch, now: OffsetDateTime) -> StoreResult<Option<User>> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let done = sqlx::query(
+            "UPDATE users SET updated_at = ?, \
+             email = CASE WHEN ? THEN ? ELSE email END, disabled = COALESCE(?, disabled) WHERE id = ?",
+        )
+        .bind(to_unix(now))
+        .bind(patch.email.is_some())
+        .bind(patch.email.clone().flatten())
+        .bind(patch.disabled)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let Some(roles) = &patch.roles {
+            sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+            for role in roles {
+                sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?, ?)")
+                    .bind(id.to_string())
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+            }
+        }
+        tx.commit().await.map_err(classify)?;
+        self.user_by_id(id).await
+    }
+
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+        // Sessions, roles and remember-me series go with the account (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
     }
 }
 
@@ -223,7 +316,7 @@ impl UserStore for SqliteStore {
 impl SessionStore for SqliteStore {
     async fn insert_session(&self, s: &SessionRecord) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&s.id_hash[..])
         .bind(s.public_id.to_string())
@@ -239,6 +332,7 @@ impl SessionStore for SqliteStore {
         .bind(s.revoked_at.map(to_unix))
         .bind(s.refresh_generation)
         .bind(s.rotated_at.map(to_unix))
+        .bind(&s.fingerprint)
         .execute(&self.pool)
         .await
         .map_err(classify)?;
@@ -281,20 +375,60 @@ impl SessionStore for SqliteStore {
     async fn revoke_user_sessions(
         &self,
         user_id: Uuid,
+        keep: Option<&[u8; 32]>,
         at: OffsetDateTime,
         reason: &str,
     ) -> StoreResult<Vec<[u8; 32]>> {
         let rows: Vec<Vec<u8>> = sqlx::query_scalar(
             "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL \
-             RETURNING id_hash",
+             AND (? IS NULL OR id_hash <> ?) RETURNING id_hash",
         )
         .bind(to_unix(at))
         .bind(reason)
         .bind(user_id.to_string())
+        .bind(keep.map(|k| &k[..]))
+        .bind(keep.map(|k| &k[..]))
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?;
         Ok(rows.into_iter().filter_map(|h| h.try_into().ok()).collect())
+    }
+
+    async fn user_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> StoreResult<Vec<SessionRecord>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? \
+             ORDER BY created_at, public_id"
+        ))
+        .bind(user_id.to_string())
+        .bind(to_unix(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .into_iter()
+        .map(SessionRecord::try_from)
+        .collect()
+    }
+
+    async fn rekey_session(&self, old: &[u8; 32], new: &[u8; 32], fresh_until: OffsetDateTime) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE sessions SET id_hash = ?, fresh_until = ? WHERE id_hash = ? AND revoked_at IS NULL")
+                .bind(&new[..])
+                .bind(to_unix(fresh_until))
+                .bind(&old[..])
+                .execute(&self.pool)
+                .await
+                .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_fresh_until(&self, id_hash: &[u8; 32], fresh_until: OffsetDateTime) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE sessions SET fresh_until = ? WHERE id_hash = ? AND revoked_at IS NULL")
+            .bind(to_unix(fresh_until))
+            .bind(&id_hash[..])
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn rotate_refresh(&self, id_hash: &[u8; 32], from: i64, at: OffsetDateTime) -> StoreResult<bool> {
@@ -330,6 +464,15 @@ impl SessionStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(classify)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_expired_remember(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM remember_tokens WHERE expires_at <= ?")
+            .bind(to_unix(now))
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
         Ok(done.rows_affected())
     }
 }

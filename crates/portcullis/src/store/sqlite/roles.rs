@@ -1,0 +1,80 @@
+//! Roles and their permissions.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{classify, SqliteStore};
+use crate::store::{to_unix, Role, RoleStore, StoreError, StoreResult};
+
+#[async_trait]
+impl RoleStore for SqliteStore {
+    async fn list_roles(&self) -> StoreResult<Vec<Role>> {
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT r.name, r.description, p.permission FROM roles r \
+             LEFT JOIN role_permissions p ON p.role = r.name ORDER BY r.name, p.permission",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        let mut roles: Vec<Role> = Vec::new();
+        for (name, description, permission) in rows {
+            if roles.last().map(|r| r.name != name).unwrap_or(true) {
+                roles.push(Role { name, description, permissions: Vec::new() });
+            }
+            if let (Some(role), Some(permission)) = (roles.last_mut(), permission) {
+                role.permissions.push(permission);
+            }
+        }
+        Ok(roles)
+    }
+
+    async fn create_role(&self, role: &Role, now: OffsetDateTime) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let inserted = sqlx::query("INSERT INTO roles (name, description, created_at) VALUES (?, ?, ?)")
+            .bind(&role.name)
+            .bind(&role.description)
+            .bind(to_unix(now))
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Err(StoreError::Conflict("role")),
+            other => other.map_err(classify)?,
+        };
+        for permission in &role.permissions {
+            sqlx::query("INSERT OR IGNORE INTO role_permissions (role, permission) VALUES (?, ?)")
+                .bind(&role.name)
+                .bind(permission)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn set_role_permissions(&self, name: &str, permissions: &[String]) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM role_permissions WHERE role = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        for permission in permissions {
+            sqlx::query("INSERT OR IGNORE INTO role_permissions (role, permission) VALUES (?, ?)")
+                .bind(name)
+                .bind(permission)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+}
