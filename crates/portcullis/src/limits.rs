@@ -1,0 +1,415 @@
+//! Rate limits, account lockout and the client address behind trusted proxies.
+//!
+//! Login, register, reauth, MFA and refresh pass through [`Limits`]:
+//!
+//! * **Rate limits**: a token bucket per client address and one per username (GCRA: one
+//!   timestamp per key). An IPv6 address counts as its /64, the block one subscriber holds. An
+//!   empty bucket answers `rate_limited` with `retry_after`.
+//! * **Lockout**: failures per username (ignoring case) are logged; `failures` of them within
+//!   `within` lock the account for `within` after the failure that tripped the rule, answered with
+//!   `account_locked` and `retry_after`. The check does not depend on the account existing, so
+//!   a lock tells nothing about which usernames are real.
+//!
+//! ```text
+//!                failure, no rule tripped            each rule: N failures in (now - W, now]
+//!                 ┌──────────┐                       (defaults: 5 in 10m, 10 in 1h, 20 in 24h)
+//!                 ▼          │
+//!           ┌────────────┐───┘  N-th failure within W   ┌──────────────────────────┐
+//!   ───────▶│  unlocked  │ ───────────────────────────▶ │ locked until failure + W │
+//!           └────────────┘ ◀─────────────────────────── └──────────────────────────┘
+//!                 ▲ │             now >= failure + W       (longest tripped rule wins;
+//!                 │ │ success                               success does not unlock)
+//!                 └─┘
+//! ```
+//!
+//! A success resets the **shortest** window only: failures at or before it no longer count
+//! toward the shortest rule, while the longer rules still count them: an owner who mistyped and
+//! then got in starts the short window afresh, but guessing interleaved with the owner's own
+//! logins still trips the longer rules.
+//!
+//! ```text
+//!   time ──x──x──x──x─────✓─────x──x──x──x──────────▶
+//!          └ 4 failures ┘       └ 4 failures ┘
+//!   10m rule (5):  counts 4, the success forgot the first four  → open
+//!   1h rule (10):  counts 8                                     → two more within the hour lock
+//! ```
+//!
+//! Every decision takes `now`, so tests move a clock instead of sleeping. State lives behind
+//! [`LimitBackend`]: [`MemoryBackend`] (this process, bounded maps whose idle keys vanish) by
+//! default; a backend shared by several instances plugs in with [`Limits::with_backend`].
+//!
+//! [`client_ip`] finds the client's address: the peer itself, unless the peer is a trusted proxy
+//! (`[proxy] trusted`), in which case `X-Forwarded-For` names it.
+
+mod config;
+mod lockout;
+mod memory;
+mod proxy;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+pub use config::{LimitsConfig, RawLimits, RawLockout, RawLockoutWindow, RawProxy};
+pub use lockout::{Lock, LockoutPolicy, LockoutWindow};
+pub use memory::{MemoryBackend, MAX_KEYS};
+pub use proxy::{client_ip, Cidr};
+
+use crate::error::{Error, ErrorKind};
+
+/// A token bucket: `burst` attempts at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Sustained attempts per minute.
+    pub per_minute: u32,
+    /// Attempts allowed at once from a full bucket.
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Time for one attempt to come back.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(60) / self.per_minute.max(1)
+    }
+
+    /// Time for an empty bucket to fill up.
+    pub fn refill_time(&self) -> Duration {
+        self.interval().checked_mul(self.burst.max(1)).unwrap_or(Duration::MAX)
+    }
+}
+
+/// A username's key: SHA-256 of its lowercased form. Fixed-size, so long names cannot grow the
+/// maps past their key count, and a shared backend never stores a username.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserKey([u8; 32]);
+
+impl UserKey {
+    /// The key of `username`, ignoring case the way accounts do.
+    pub fn new(username: &str) -> Self {
+        Self(Sha256::digest(crate::store::username_key(username).as_bytes()).into())
+    }
+
+    /// The digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for UserKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserKey(")?;
+        for b in &self.0[..6] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
+/// Which bucket a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketKey {
+    /// A client address, already grouped (see [`ip_key`]).
+    Ip(IpAddr),
+    /// A username.
+    User(UserKey),
+}
+
+/// The address a per-address bucket is kept under: IPv4 as is (IPv4-mapped IPv6 as IPv4),
+/// IPv6 as its /64.
+pub fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        // One subscriber is routed a whole /64 and can rotate through it freely.
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        v4 => v4,
+    }
+}
+
+/// Where buckets and failure logs are kept. Each method is one atomic step on one key, so
+/// instances sharing a backend cannot race past a limit. Rates and rules come with each call:
+/// a backend stores state, [`Limits`] holds the configuration.
+#[async_trait]
+pub trait LimitBackend: Send + Sync + fmt::Debug {
+    /// Takes one attempt from the bucket `key` at `now`: `None` when allowed, `Some(wait)` when
+    /// the bucket is empty and an attempt comes back after `wait`.
+    async fn take(&self, key: BucketKey, rate: Rate, now: OffsetDateTime) -> Result<Option<Duration>, Error>;
+
+    /// The lock in force on `user` at `now`, if any.
+    async fn lock(&self, user: &UserKey, now: OffsetDateTime) -> Result<Option<Lock>, Error>;
+
+    /// Logs a failed attempt on `user`; `Some` when it locks the account (or extends the lock in
+    /// force).
+    async fn record_failure(
+        &self,
+        user: &UserKey,
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+    ) -> Result<Option<Lock>, Error>;
+
+    /// Logs a successful attempt: the shortest window forgets the failures before it.
+    async fn record_success(&self, user: &UserKey, policy: &LockoutPolicy, now: OffsetDateTime) -> Result<(), Error>;
+}
+
+/// Rate limits and lockout, as configured, over a [`LimitBackend`].
+#[derive(Debug, Clone)]
+pub struct Limits {
+    config: Arc<LimitsConfig>,
+    backend: Arc<dyn LimitBackend>,
+}
+
+impl Limits {
+    /// Limits kept in this process ([`MemoryBackend`]).
+    pub fn new(config: LimitsConfig) -> Self {
+        let backend = Arc::new(MemoryBackend::new(&config));
+        Self::with_backend(config, backend)
+    }
+
+    /// Limits kept in `backend`, e.g. one shared by several instances.
+    pub fn with_backend(config: LimitsConfig, backend: Arc<dyn LimitBackend>) -> Self {
+        Self { config: Arc::new(config), backend }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
+    }
+
+    /// Takes one attempt from the bucket of `ip` (an IPv6 /64 shares one); `rate_limited` when
+    /// it is empty. Without an address (a router served without `ConnectInfo`) only the
+    /// per-username limit and lockout apply.
+    pub async fn check_ip(&self, ip: Option<IpAddr>, now: OffsetDateTime) -> Result<(), Error> {
+        let Some(ip) = ip.filter(|_| self.config.enabled) else {
+            return Ok(());
+        };
+        self.take(BucketKey::Ip(ip_key(ip)), self.config.per_ip, now, "too many attempts from this address").await
+    }
+
+    /// Takes one attempt from the bucket of `username` (ignoring case); `rate_limited` when it
+    /// is empty.
+    pub async fn check_user(&self, username: &str, now: OffsetDateTime) -> Result<(), Error> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let key = BucketKey::User(UserKey::new(username));
+        self.take(key, self.config.per_user, now, "too many attempts for this account").await
+    }
+
+    /// `account_locked` while a lock is in force on `username`. Check before verifying the
+    /// password: a locked account must not confirm a guess.
+    pub async fn check_locked(&self, username: &str, now: OffsetDateTime) -> Result<(), Error> {
+        if !self.config.lockout.enabled() {
+            return Ok(());
+        }
+        match self.backend.lock(&UserKey::new(username), now).await? {
+            Some(lock) => Err(Error::retry_after(
+                ErrorKind::AccountLocked,
+                "the account is locked after repeated failed attempts",
+                lock.retry_after_secs(now),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Logs a failed attempt on `username`, whether or not the account exists; `Some` when
+    /// this failure locks it (or extends the lock in force).
+    pub async fn record_failure(&self, username: &str, now: OffsetDateTime) -> Result<Option<Lock>, Error> {
+        if !self.config.lockout.enabled() {
+            return Ok(None);
+        }
+        self.backend.record_failure(&UserKey::new(username), &self.config.lockout, now).await
+    }
+
+    /// Logs a successful attempt on `username`: failures before it stop counting toward the
+    /// shortest window (only).
+    pub async fn record_success(&self, username: &str, now: OffsetDateTime) -> Result<(), Error> {
+        if !self.config.lockout.enabled() {
+            return Ok(());
+        }
+        self.backend.record_success(&UserKey::new(username), &self.config.lockout, now).await
+    }
+
+    async fn take(&self, key: BucketKey, rate: Rate, now: OffsetDateTime, detail: &str) -> Result<(), Error> {
+        match self.backend.take(key, rate, now).await? {
+            None => Ok(()),
+            Some(wait) => Err(Error::retry_after(ErrorKind::RateLimited, detail, ceil_secs(wait))),
+        }
+    }
+}
+
+/// Whole seconds, rounded up, at least 1.
+fn ceil_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn limits() -> Limits {
+        Limits::new(LimitsConfig::default())
+    }
+
+    fn at(secs: u64) -> OffsetDateTime {
+        T0 + Duration::from_secs(secs)
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().expect("address"))
+    }
+
+    fn retry(r: Result<(), Error>) -> (ErrorKind, Option<u64>) {
+        let e = r.expect_err("refused");
+        (e.kind(), e.retry_after_secs())
+    }
+
+    /// `n` failures on `user`, one second apart from `from`; the last result.
+    async fn fail(l: &Limits, user: &str, from: u64, n: u64) -> Option<Lock> {
+        let mut last = None;
+        for i in 0..n {
+            last = l.record_failure(user, at(from + i)).await.expect("recorded");
+        }
+        last
+    }
+
+    #[tokio::test]
+    async fn the_ip_bucket_allows_its_burst_then_refills() {
+        let l = limits();
+        for _ in 0..20 {
+            l.check_ip(ip("203.0.113.5"), T0).await.expect("within the burst");
+        }
+        // 10 per minute: one attempt comes back every 6 seconds.
+        assert_eq!(retry(l.check_ip(ip("203.0.113.5"), T0).await), (ErrorKind::RateLimited, Some(6)));
+        assert_eq!(retry(l.check_ip(ip("203.0.113.5"), at(1)).await), (ErrorKind::RateLimited, Some(5)));
+        let half = T0 + Duration::from_millis(5_500);
+        assert_eq!(retry(l.check_ip(ip("203.0.113.5"), half).await).1, Some(1), "rounded up");
+        l.check_ip(ip("203.0.113.5"), at(6)).await.expect("one back");
+        assert!(l.check_ip(ip("203.0.113.5"), at(6)).await.is_err());
+        // Another address has its own bucket.
+        l.check_ip(ip("203.0.113.6"), T0).await.expect("other address");
+        // Two idle minutes refill the whole burst.
+        for _ in 0..20 {
+            l.check_ip(ip("203.0.113.5"), at(6 + 120)).await.expect("refilled");
+        }
+        assert!(l.check_ip(ip("203.0.113.5"), at(6 + 120)).await.is_err());
+        // No address known: not limited here.
+        l.check_ip(None, T0).await.expect("no address");
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_slash_64_is_one_client() {
+        let l = limits();
+        for i in 0..20 {
+            l.check_ip(ip(&format!("2001:db8:1:2::{i:x}")), T0).await.expect("burst");
+        }
+        let same_64 = ip("2001:db8:1:2:ffff:ffff:ffff:ffff");
+        assert_eq!(retry(l.check_ip(same_64, T0).await).0, ErrorKind::RateLimited);
+        l.check_ip(ip("2001:db8:1:3::1"), T0).await.expect("another /64");
+        assert_eq!(ip_key("::ffff:192.0.2.1".parse().expect("mapped")), "192.0.2.1".parse::<IpAddr>().expect("v4"));
+    }
+
+    #[tokio::test]
+    async fn the_user_bucket_ignores_case() {
+        let l = limits();
+        for name in ["alice", "Alice", "ALICE", "aLiCe", "alicE"] {
+            l.check_user(name, T0).await.expect("burst of 5");
+        }
+        // 5 per minute: one attempt every 12 seconds.
+        assert_eq!(retry(l.check_user("alice", T0).await), (ErrorKind::RateLimited, Some(12)));
+        l.check_user("bob", T0).await.expect("another user");
+        l.check_user("alice", at(12)).await.expect("refilled one");
+    }
+
+    #[tokio::test]
+    async fn disabled_limits_allow_everything() {
+        let mut config = LimitsConfig::default();
+        config.enabled = false;
+        config.lockout = LockoutPolicy::new(false, config.lockout.windows().to_vec());
+        let l = Limits::new(config);
+        for _ in 0..100 {
+            l.check_ip(ip("203.0.113.5"), T0).await.expect("off");
+            l.check_user("alice", T0).await.expect("off");
+        }
+        assert_eq!(fail(&l, "alice", 0, 50).await, None);
+        l.check_locked("alice", at(60)).await.expect("never locked");
+    }
+
+    #[tokio::test]
+    async fn five_failures_in_ten_minutes_lock_for_ten_minutes() {
+        let l = limits();
+        assert_eq!(fail(&l, "alice", 0, 4).await, None);
+        l.check_locked("alice", at(3)).await.expect("4 failures");
+        let lock = fail(&l, "Alice", 500, 1).await.expect("the 5th within 10m");
+        assert_eq!(lock.window, LockoutWindow { failures: 5, within: 10 * MIN });
+        assert_eq!(lock.until, at(500 + 600));
+        assert_eq!(retry(l.check_locked("ALICE", at(500)).await), (ErrorKind::AccountLocked, Some(600)));
+        assert_eq!(retry(l.check_locked("alice", at(1099)).await).1, Some(1));
+        l.check_locked("alice", at(1100)).await.expect("lifted after the window");
+        l.check_locked("bob", at(500)).await.expect("other accounts are not locked");
+    }
+
+    #[tokio::test]
+    async fn failures_outside_the_window_do_not_count() {
+        let l = limits();
+        fail(&l, "alice", 0, 4).await;
+        // From 600s on, each new failure pushes an old one out of (now - 10m, now].
+        assert_eq!(fail(&l, "alice", 600, 4).await, None);
+        l.check_locked("alice", at(603)).await.expect("never 5 within 10m");
+        // Five within (4s, 604s]: 600..=604.
+        assert!(fail(&l, "alice", 604, 1).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn ten_failures_in_an_hour_lock_for_an_hour() {
+        let l = limits();
+        // Blocks of four, 11 minutes apart: the 10m rule never sees five.
+        assert_eq!(fail(&l, "alice", 0, 4).await, None);
+        assert_eq!(fail(&l, "alice", 660, 4).await, None);
+        assert_eq!(fail(&l, "alice", 1320, 1).await, None);
+        let lock = fail(&l, "alice", 1321, 1).await.expect("10 within 1h");
+        assert_eq!(lock.window, LockoutWindow { failures: 10, within: 60 * MIN });
+        assert_eq!(lock.until, at(1321 + 3600));
+        assert_eq!(retry(l.check_locked("alice", at(1321)).await), (ErrorKind::AccountLocked, Some(3600)));
+        assert!(l.check_locked("alice", at(1321 + 3599)).await.is_err());
+        l.check_locked("alice", at(1321 + 3600)).await.expect("lifted after an hour");
+    }
+
+    #[tokio::test]
+    async fn twenty_failures_in_a_day_lock_for_a_day() {
+        let l = limits();
+        // Blocks of four, 61 minutes apart: neither shorter rule sees enough.
+        for block in 0..4 {
+            assert_eq!(fail(&l, "alice", block * 3660, 4).await, None);
+            l.check_locked("alice", at(block * 3660 + 3)).await.expect("not yet");
+        }
+        assert_eq!(fail(&l, "alice", 4 * 3660, 3).await, None);
+        let last = 4 * 3660 + 3;
+        let lock = fail(&l, "alice", last, 1).await.expect("20 within 24h");
+        assert_eq!(lock.window, LockoutWindow { failures: 20, within: 24 * 60 * MIN });
+        assert_eq!(lock.until, at(last + 86_400));
+        assert_eq!(retry(l.check_locked("alice", at(last)).await), (ErrorKind::AccountLocked, Some(86_400)));
+        l.check_locked("alice", at(last + 86_400)).await.expect("lifted after a day");
+    }
+
+    #[tokio::test]
+    async fn success_resets_only_the_shortest_window() {
+        let l = limits();
+        fail(&l, "alice", 0, 4).await;
+        l.record_success("alice", at(10)).await.expect("success");
+        // Four more: without the reset these would make 8 within 10m.
+        assert_eq!(fail(&l, "alice", 20, 4).await, None);
+        l.check_locked("alice", at(30)).await.expect("not locked");
+        // The 5th after the success trips the 10m rule.
+        assert_eq!(fail(&l, "alice", 30, 1).await.expect("5 since success").window.within, 10 * MIN);
+        // The 1h rule still counts all of them: after the 10m lock, one more makes 10 in 1h.
+        assert_eq!(fail(&l, "alice", 30 + 600, 1).await.expect("10 in 1h").window.within, 60 * MIN);
+        // A success for an account with no failures logged changes nothing.
+        l.record_success("nobody", at(0)).await.expect("no log");
+    }
+}
