@@ -4,17 +4,32 @@
 //! `queue` more may wait. Past that, callers get [`ErrorKind::Unavailable`] (503) at once instead
 //! of piling up memory. Unknown users are verified against a dummy hash made with the current
 //! parameters, so the time a login takes does not reveal whether the username exists.
+//!
+//! New hashes are always argon2id with the configured parameters. Verification also accepts the
+//! formats an earlier app may have stored (werkzeug pbkdf2/scrypt, bcrypt, other argon2 variants;
+//! see [`legacy`]), and [`PasswordHasherPool::verify_upgrade`] hands back a fresh argon2id hash
+//! when the stored one is of another kind or cost, so old hashes disappear as users log in:
+//!
+//! ```text
+//!   stored hash ──verify_upgrade(right password)──▶ (true, Some(new argon2id)) ──▶ store it
+//!        │                                                 (only if needs_rehash)
+//!        └──────verify_upgrade(wrong password)───▶ (false, None)
+//! ```
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordConfig;
 use crate::error::{Error, ErrorKind, Result};
+
+pub mod legacy;
+
+pub use legacy::recognised_hash;
 
 /// A password as typed by a user; its `Debug` never shows it.
 #[derive(Clone)]
@@ -87,20 +102,45 @@ impl PasswordHasherPool {
         self.run(move |argon2| hash_with(argon2, &plain)).await
     }
 
-    /// Checks `password` against `stored` (a PHC string), or against the dummy hash when there is
-    /// no stored hash, so both paths cost the same. Returns `false` for `None`.
+    /// Checks `password` against `stored` (any format [`recognised_hash`] accepts), or against the
+    /// dummy hash when there is no stored hash, so both paths cost the same. Returns `false` for
+    /// `None`.
     pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool> {
+        Ok(self.check(password, stored, false).await?.0)
+    }
+
+    /// Like [`verify`](Self::verify), and when the password is right and the stored hash
+    /// [needs a rehash](Self::needs_rehash), also returns a new argon2id hash of it, made in the
+    /// same pool job. The caller stores it; the plaintext never has to be kept for later.
+    pub async fn verify_upgrade(&self, password: &Password, stored: Option<&str>) -> Result<(bool, Option<String>)> {
+        self.check(password, stored, true).await
+    }
+
+    /// True when `stored` is not argon2id with exactly the current parameters: any legacy
+    /// format, another argon2 variant or version, or argon2id of another cost.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        legacy::needs_rehash(self.inner.argon2.params(), stored)
+    }
+
+    async fn check(&self, password: &Password, stored: Option<&str>, upgrade: bool) -> Result<(bool, Option<String>)> {
         let known = stored.is_some();
+        // Unknown users cost one verification too, against a hash made with the current params.
         let hash = stored.unwrap_or(&self.inner.dummy_hash).to_owned();
         let plain = password.expose().as_bytes().to_vec();
         let inner = Arc::clone(&self.inner);
-        let ok = self
-            .run(move |argon2| {
-                inner.verifications.fetch_add(1, Ordering::Relaxed);
-                Ok(verify_with(argon2, &plain, &hash))
-            })
-            .await?;
-        Ok(known && ok)
+        self.run(move |argon2| {
+            inner.verifications.fetch_add(1, Ordering::Relaxed);
+            let ok = legacy::verify(argon2, &plain, &hash) && known;
+            // Rehashing only after a successful check: the extra cost tells nothing to someone
+            // who does not already know the password.
+            let upgraded = if ok && upgrade && legacy::needs_rehash(argon2.params(), &hash) {
+                Some(hash_with(argon2, &plain)?)
+            } else {
+                None
+            };
+            Ok((ok, upgraded))
+        })
+        .await
     }
 
     /// How many verifications ran since start (the dummy ones included).
@@ -149,14 +189,6 @@ impl Drop for Admission<'_> {
 fn hash_with(argon2: &Argon2<'_>, plain: &[u8]) -> Result<String> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     argon2.hash_password(plain, &salt).map(|h| h.to_string()).map_err(|e| Error::internal(format!("argon2 hash: {e}")))
-}
-
-fn verify_with(argon2: &Argon2<'_>, plain: &[u8], stored: &str) -> bool {
-    match PasswordHash::new(stored) {
-        // The stored hash's own parameters apply; comparison is constant-time inside argon2.
-        Ok(parsed) => argon2.verify_password(plain, &parsed).is_ok(),
-        Err(_) => false,
-    }
 }
 
 #[cfg(test)]
@@ -213,6 +245,59 @@ mod tests {
             }
         }
         assert!(busy >= 6, "pool 1 + queue 1 admits two of eight, {busy} refused");
+    }
+
+    #[tokio::test]
+    async fn legacy_hashes_verify_and_upgrade_to_current_argon2id() {
+        let pool = PasswordHasherPool::new(&weak()).expect("pool");
+        // werkzeug pbkdf2:sha256:1000 from tests/fixtures/legacy-users.csv; password pw-bob-secret.
+        let bob =
+            "pbkdf2:sha256:1000$ZCN5yQ89JHdh02ar$660cadc08668a8eac81884a25bab0d907258dc5aaf0bacfc8019c412e4cf0bc7";
+        assert!(recognised_hash(bob) && pool.needs_rehash(bob));
+        assert!(pool.verify(&Password::new("pw-bob-secret"), Some(bob)).await.expect("verify"));
+
+        let (ok, new) = pool.verify_upgrade(&Password::new("wrong"), Some(bob)).await.expect("verify");
+        assert!(!ok && new.is_none(), "a wrong password never yields a hash");
+        let (ok, new) = pool.verify_upgrade(&Password::new("pw-bob-secret"), Some(bob)).await.expect("verify");
+        let new = new.expect("a legacy hash is upgraded");
+        assert!(ok && new.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{new}");
+        assert!(!pool.needs_rehash(&new));
+        assert!(pool.verify(&Password::new("pw-bob-secret"), Some(&new)).await.expect("verify"));
+
+        let (ok, again) = pool.verify_upgrade(&Password::new("pw-bob-secret"), Some(&new)).await.expect("verify");
+        assert!(ok && again.is_none(), "a current hash is left alone");
+    }
+
+    #[tokio::test]
+    async fn argon2id_of_another_cost_is_upgraded_and_unknown_users_never_are() {
+        let pool = PasswordHasherPool::new(&weak()).expect("pool");
+        let mut stronger = weak();
+        stronger.memory_kib = 128;
+        let old = PasswordHasherPool::new(&stronger).expect("pool");
+        let hash = old.hash(&Password::new("correct horse")).await.expect("hash");
+        assert!(pool.needs_rehash(&hash) && !old.needs_rehash(&hash));
+        let (ok, new) = pool.verify_upgrade(&Password::new("correct horse"), Some(&hash)).await.expect("verify");
+        assert!(ok && new.is_some_and(|h| !pool.needs_rehash(&h)));
+
+        let before = pool.verifications();
+        let (ok, new) = pool.verify_upgrade(&Password::new("anything"), None).await.expect("verify");
+        assert!(!ok && new.is_none());
+        assert_eq!(pool.verifications(), before + 1, "the dummy hash is checked");
+    }
+
+    #[tokio::test]
+    async fn absurd_imported_costs_answer_false_at_once() {
+        let pool = PasswordHasherPool::new(&weak()).expect("pool");
+        let digest = "00".repeat(32);
+        for stored in [
+            format!("pbkdf2:sha256:4000000000$salt${digest}"),
+            "$2b$31$JDHw1.mQuPOBBO9zpgeya.fbg7Zzch4J7ZTClh0J4U00wSRb5.q0K".to_owned(),
+            format!("scrypt:{}:8:1${}", 1u64 << 40, "00".repeat(64)),
+        ] {
+            let started = std::time::Instant::now();
+            assert!(!pool.verify(&Password::new("password"), Some(&stored)).await.expect("verify"));
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{stored}");
+        }
     }
 
     #[test]
