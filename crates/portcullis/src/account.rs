@@ -14,6 +14,15 @@ use crate::store::{NewUser, Store, User};
 /// Longest username accepted anywhere, in characters.
 pub const MAX_USERNAME_CHARS: usize = 64;
 
+/// A successful password check.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The account.
+    pub user: User,
+    /// Its stored hash was legacy or outdated and has just been replaced with current argon2id.
+    pub rehashed: bool,
+}
+
 /// Account operations over a store and the hash pool.
 #[derive(Clone, Debug)]
 pub struct Accounts {
@@ -51,16 +60,39 @@ impl Accounts {
     }
 
     /// The user if `username` and `password` match an enabled account, else `None`.
-    pub async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<User>> {
+    pub async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<Verified>> {
         let user = self.store.user_by_username(username).await?;
         let usable = user.filter(|u| !u.disabled);
         // Unknown and disabled users are checked against the dummy hash: same cost, same answer.
-        let ok = self.hasher.verify(password, usable.as_ref().map(|u| u.password_hash.as_str())).await?;
-        Ok(if ok { usable } else { None })
+        let stored = usable.as_ref().map(|u| u.password_hash.as_str());
+        let (ok, upgraded) = self.hasher.verify_upgrade(password, stored).await?;
+        let Some(mut user) = usable.filter(|_| ok) else {
+            return Ok(None);
+        };
+        let mut rehashed = false;
+        if let Some(hash) = upgraded {
+            // The password was right and the stored hash is legacy or outdated: replace it with
+            // argon2id at the current cost now, the only time the plaintext is at hand. A failed
+            // write leaves the old hash working, and the next login tries again.
+            match self.store.set_password_hash(user.id, &hash, self.clock.now()).await {
+                Ok(_) => {
+                    user.password_hash = hash;
+                    rehashed = true;
+                }
+                Err(e) => tracing::warn!(user = %user.id, error = %e, "could not store the upgraded password hash"),
+            }
+        }
+        Ok(Some(Verified { user, rehashed }))
     }
 
     /// Registers an account after checking the password policy.
-    pub async fn register(&self, username: &str, password: &Password, email: Option<String>) -> Result<User> {
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &Password,
+        email: Option<String>,
+        roles: Vec<String>,
+    ) -> Result<User> {
         let mut errors = Vec::new();
         if let Some(problem) = username_problem(username) {
             errors.push(field("username", problem));
@@ -76,7 +108,7 @@ impl Accounts {
         if !errors.is_empty() {
             return Err(Error::validation(errors));
         }
-        self.create(username, password, email, Vec::new()).await
+        self.create(username, password, email, roles).await
     }
 
     /// The policy problem with `password` for `username`, if any.
@@ -124,6 +156,35 @@ impl Accounts {
     /// All accounts.
     pub async fn list(&self) -> Result<Vec<User>> {
         Ok(self.store.list_users().await?)
+    }
+
+    /// Replaces `user`'s password with `new` after checking the policy (422 otherwise).
+    pub async fn change_password(&self, user: &User, new: &Password) -> Result<()> {
+        if let Some(problem) = self.password_problem(&user.username, new) {
+            return Err(Error::validation(vec![field("new_password", &problem)]));
+        }
+        let hash = self.hasher.hash(new).await?;
+        if !self.store.set_password_hash(user.id, &hash, self.clock.now()).await? {
+            return Err(Error::new(ErrorKind::NotFound, "the account no longer exists"));
+        }
+        Ok(())
+    }
+
+    /// An account by id.
+    pub async fn get(&self, id: uuid::Uuid) -> Result<Option<User>> {
+        Ok(self.store.user_by_id(id).await?)
+    }
+
+    /// An account by username, ignoring case.
+    pub async fn find(&self, username: &str) -> Result<Option<User>> {
+        Ok(self.store.user_by_username(username).await?)
+    }
+
+    /// Creates the accounts in `input` (CSV or JSON lines) with their password hashes as given,
+    /// skipping bad lines and existing usernames; see [`crate::import`]. Each hash is replaced by
+    /// argon2id at the account's first successful login.
+    pub async fn import(&self, input: &str) -> Result<crate::import::ImportReport> {
+        crate::import::import(self.store.as_ref(), &self.clock, input).await
     }
 }
 

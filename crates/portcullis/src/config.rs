@@ -40,6 +40,12 @@ pub struct RawConfig {
     pub token: RawToken,
     /// Secrets given explicitly (otherwise generated into the data directory).
     pub secrets: RawSecrets,
+    /// Per-address and per-username rate limits.
+    pub limits: crate::limits::RawLimits,
+    /// Account lockout after repeated failed attempts.
+    pub lockout: crate::limits::RawLockout,
+    /// Reverse proxies trusted to name the client.
+    pub proxy: crate::limits::RawProxy,
 }
 
 /// `[token]`
@@ -138,6 +144,19 @@ pub struct RawSession {
     pub cache_capacity: u64,
     /// How often expired sessions are deleted from the store.
     pub cleanup_interval: String,
+    /// A login (or `POST /api/reauth`) counts as fresh for this long; password changes need it.
+    pub fresh_for: String,
+    /// Session protection: `off`, `basic` (a changed client makes the session not fresh) or
+    /// `strong` (a changed client ends the session).
+    pub protection: String,
+    /// Bits of an IPv4 address in the protection fingerprint (0 leaves the address out).
+    pub fingerprint_ipv4_prefix: u8,
+    /// Bits of an IPv6 address in the protection fingerprint (0 leaves the address out).
+    pub fingerprint_ipv6_prefix: u8,
+    /// A remember-me cookie restores sessions for this long after login.
+    pub remember_for: String,
+    /// Name of the remember-me cookie.
+    pub remember_cookie: String,
 }
 
 impl Default for RawSession {
@@ -148,6 +167,12 @@ impl Default for RawSession {
             touch_interval: "60s".into(),
             cache_capacity: 100_000,
             cleanup_interval: "1h".into(),
+            fresh_for: "10m".into(),
+            protection: "basic".into(),
+            fingerprint_ipv4_prefix: 24,
+            fingerprint_ipv6_prefix: 48,
+            remember_for: "30d".into(),
+            remember_cookie: "portcullis_remember".into(),
         }
     }
 }
@@ -239,11 +264,15 @@ impl Default for RawPassword {
 pub struct RawAccounts {
     /// Allow `POST /api/register`.
     pub registration: bool,
+    /// Give the first account ever registered the `admin` role.
+    pub first_user_admin: bool,
+    /// Audit-log rows older than this are deleted.
+    pub audit_retention: String,
 }
 
 impl Default for RawAccounts {
     fn default() -> Self {
-        Self { registration: true }
+        Self { registration: true, first_user_admin: false, audit_retention: "90d".into() }
     }
 }
 
@@ -341,6 +370,19 @@ impl RawConfig {
         let absolute = p.duration("session.absolute_timeout", &self.session.absolute_timeout);
         let touch = p.duration("session.touch_interval", &self.session.touch_interval);
         let cleanup = p.duration("session.cleanup_interval", &self.session.cleanup_interval);
+        let fresh_for = p.duration("session.fresh_for", &self.session.fresh_for);
+        let remember_for = p.duration("session.remember_for", &self.session.remember_for);
+        let audit_retention = p.duration("accounts.audit_retention", &self.accounts.audit_retention);
+        let protection = p.check("session.protection", Protection::parse(&self.session.protection));
+        if self.session.fingerprint_ipv4_prefix > 32 {
+            p.push("session.fingerprint_ipv4_prefix", "must be between 0 and 32");
+        }
+        if self.session.fingerprint_ipv6_prefix > 128 {
+            p.push("session.fingerprint_ipv6_prefix", "must be between 0 and 128");
+        }
+        if !is_cookie_name(&self.session.remember_cookie) {
+            p.push("session.remember_cookie", "must be 1-64 letters, digits, '_' or '-'");
+        }
         if let (Some(idle), Some(absolute)) = (idle, absolute) {
             if absolute < idle {
                 p.push("session.absolute_timeout", "must not be shorter than session.idle_timeout");
@@ -426,6 +468,9 @@ impl RawConfig {
             }
         }
         let token = self.token.validate(&mut p);
+        let limits = crate::limits::LimitsConfig::from_raw(&self.limits, &self.lockout, &self.proxy)
+            .map_err(|problems| p.0.extend(problems))
+            .ok();
         if !p.0.is_empty() {
             return Err(ConfigError { problems: p.0 });
         }
@@ -445,6 +490,16 @@ impl RawConfig {
                 touch_interval: touch.unwrap_or(zero),
                 cache_capacity: self.session.cache_capacity,
                 cleanup_interval: cleanup.unwrap_or(zero),
+                fresh_for: fresh_for.unwrap_or(zero),
+                protection: protection.unwrap_or(Protection::Strong),
+                fingerprint_ipv4_prefix: self.session.fingerprint_ipv4_prefix,
+                fingerprint_ipv6_prefix: self.session.fingerprint_ipv6_prefix,
+                remember_for: remember_for.unwrap_or(zero),
+                remember_cookie: if secure {
+                    format!("__Host-{}", self.session.remember_cookie)
+                } else {
+                    self.session.remember_cookie.clone()
+                },
             },
             cookie: CookieConfig {
                 name: if secure { format!("__Host-{}", self.cookie.name) } else { self.cookie.name.clone() },
@@ -472,6 +527,8 @@ impl RawConfig {
                 max_length: pw.max_length,
             },
             registration: self.accounts.registration,
+            first_user_admin: self.accounts.first_user_admin,
+            audit_retention: audit_retention.unwrap_or(zero),
             spa_dir: self.spa.dir.clone(),
             log_json,
             log_level: self.log.level.clone(),
@@ -479,6 +536,7 @@ impl RawConfig {
             refresh_key,
             jwt_keys,
             token: token.unwrap_or_else(|| unreachable!("token config validated above")),
+            limits: limits.unwrap_or_default(),
         })
     }
 }
@@ -776,6 +834,10 @@ pub struct Config {
     pub password: PasswordConfig,
     /// `POST /api/register` enabled.
     pub registration: bool,
+    /// First registered account becomes admin.
+    pub first_user_admin: bool,
+    /// Audit-log retention.
+    pub audit_retention: Duration,
     /// SPA directory, or the built-in page.
     pub spa_dir: Option<PathBuf>,
     /// Log as JSON lines.
@@ -790,6 +852,8 @@ pub struct Config {
     pub jwt_keys: Option<crate::token::keys::KeyFile>,
     /// Token mode.
     pub token: TokenConfig,
+    /// Rate limits, lockout rules and trusted proxies.
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// Session lifetimes.
@@ -805,6 +869,40 @@ pub struct SessionConfig {
     pub cache_capacity: u64,
     /// Interval of the expired-session sweep.
     pub cleanup_interval: Duration,
+    /// How long a login stays fresh.
+    pub fresh_for: Duration,
+    /// What a changed client does to a session.
+    pub protection: Protection,
+    /// IPv4 bits in the fingerprint.
+    pub fingerprint_ipv4_prefix: u8,
+    /// IPv6 bits in the fingerprint.
+    pub fingerprint_ipv6_prefix: u8,
+    /// Remember-me series lifetime.
+    pub remember_for: Duration,
+    /// Remember-me cookie name (with `__Host-` when secure).
+    pub remember_cookie: String,
+}
+
+/// Session protection against a stolen session cookie used from another client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// No fingerprint check.
+    Off,
+    /// A changed fingerprint makes the session not fresh (as Flask-Login's "basic").
+    Basic,
+    /// A changed fingerprint ends the session.
+    Strong,
+}
+
+impl Protection {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Self::Off),
+            "basic" => Ok(Self::Basic),
+            "strong" => Ok(Self::Strong),
+            other => Err(format!("`{other}` is not one of off, basic, strong")),
+        }
+    }
 }
 
 /// Cookie attributes (names already carry `__Host-` when secure).

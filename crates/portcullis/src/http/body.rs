@@ -154,6 +154,39 @@ impl Fields<'_> {
         }
     }
 
+    /// An optional boolean: JSON `true`/`false`, or in a form `true`, `on`, `1`, `false`, `off`,
+    /// `0` or empty. Absent is `false`.
+    pub fn flag(&mut self, name: &str) -> bool {
+        match self.map.get(name) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => match s.as_str() {
+                "true" | "on" | "1" => true,
+                "false" | "off" | "0" | "" => false,
+                _ => {
+                    self.error(name, "must be true or false");
+                    false
+                }
+            },
+            Some(_) => {
+                self.error(name, "must be true or false");
+                false
+            }
+        }
+    }
+
+    /// An optional return-to path (`next`): a path on this site, or a 422 naming the field.
+    pub fn return_to(&mut self) -> Option<String> {
+        let next = self.optional("next", crate::redirect::MAX_NEXT)?;
+        match crate::redirect::safe_next(&next) {
+            Some(path) => Some(path.to_owned()),
+            None => {
+                self.error("next", "must be a path on this site, like /app");
+                None
+            }
+        }
+    }
+
     /// Fails with every collected field error, if any.
     pub fn finish(self) -> Result<(), Error> {
         if self.errors.is_empty() {

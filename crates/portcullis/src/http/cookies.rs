@@ -14,6 +14,30 @@ pub fn read<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Rewrites the request's `Cookie` headers so that `name` has `value` (and only it), keeping the
+/// other cookies; used when a session is restored before the handlers run.
+pub fn replace(headers: &mut HeaderMap, name: &str, value: &str) {
+    let mut pairs = vec![format!("{name}={value}")];
+    for header in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+        for pair in header.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            if pair.split_once('=').map(|(k, _)| k) != Some(name) {
+                pairs.push(pair.to_owned());
+            }
+        }
+    }
+    if let Ok(joined) = HeaderValue::from_str(&pairs.join("; ")) {
+        headers.insert(header::COOKIE, joined);
+    }
+}
+
+/// Whether a response already sets cookie `name`.
+pub fn sets(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().strip_prefix(name.as_bytes()).is_some_and(|rest| rest.first() == Some(&b'=')))
+}
+
 /// Access token cookie (token mode, `cookies` location).
 pub const ACCESS_COOKIE: &str = "access_token_cookie";
 /// Refresh token cookie.
@@ -40,12 +64,29 @@ pub enum TokenCookie {
 #[derive(Debug, Clone)]
 pub struct CookieJar {
     config: CookieConfig,
+    remember_name: String,
 }
 
 impl CookieJar {
-    /// A jar for the given attributes.
-    pub fn new(config: CookieConfig) -> Self {
-        Self { config }
+    /// A jar for the given attributes; `remember_name` names the remember-me cookie.
+    pub fn new(config: CookieConfig, remember_name: String) -> Self {
+        Self { config, remember_name }
+    }
+
+    /// The remember-me cookie's name.
+    pub fn remember_name(&self) -> &str {
+        &self.remember_name
+    }
+
+    /// Sets the remember-me cookie for `max_age`.
+    pub fn remember(&self, value: String, max_age: std::time::Duration) -> HeaderValue {
+        let age = CookieDuration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
+        self.build(&self.remember_name, value, Some(age))
+    }
+
+    /// Clears the remember-me cookie.
+    pub fn clear_remember(&self) -> HeaderValue {
+        self.build(&self.remember_name, String::new(), Some(CookieDuration::ZERO))
     }
 
     /// The session cookie's name.
@@ -131,5 +172,21 @@ mod tests {
         assert_eq!(read(&h, "portcullis_session"), Some("abc"));
         assert_eq!(read(&h, "c"), Some("3"));
         assert_eq!(read(&h, "portcullis"), None);
+    }
+
+    #[test]
+    fn replace_keeps_the_others_and_drops_duplicates() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; s=old; b=2"));
+        h.append(header::COOKIE, HeaderValue::from_static("s=older"));
+        replace(&mut h, "s", "new");
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(read(&h, "s"), Some("new"));
+        assert_eq!((read(&h, "a"), read(&h, "b")), (Some("1"), Some("2")));
+        let mut r = HeaderMap::new();
+        r.append(header::SET_COOKIE, HeaderValue::from_static("sx=1; Path=/"));
+        assert!(!sets(&r, "s"));
+        r.append(header::SET_COOKIE, HeaderValue::from_static("s=; Max-Age=0"));
+        assert!(sets(&r, "s"));
     }
 }

@@ -1,6 +1,6 @@
 //! Extractors: the caller's session, client facts, and the CSRF check.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
@@ -9,9 +9,13 @@ use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
 use super::{cookies, AppState};
-use crate::config::TokenLocation;
+use serde_json::json;
+
+use crate::audit::{event, Subject};
+use crate::config::{Protection, TokenLocation};
 use crate::csrf::{provenance, Provenance};
 use crate::error::{Error, ErrorKind};
+use crate::session::protection;
 use crate::session::{ClientInfo, LiveSession, SessionSecret};
 
 /// The caller's live session, if any.
@@ -27,20 +31,72 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let Some(secret) = cookies::read(&parts.headers, state.cookies.session_name()).and_then(SessionSecret::parse)
-        else {
-            return Ok(Self(None));
-        };
-        Ok(Self(state.sessions.validate(&secret.hash()).await?))
+        Ok(Self(from_cookie(parts, &state).await?))
     }
 }
 
-/// The caller: a session cookie first, else an access token from the route's locations.
+/// The client's address: the peer, or what a trusted proxy says in `X-Forwarded-For`.
+pub(crate) fn client_ip(parts: &Parts, state: &AppState) -> Option<IpAddr> {
+    // X-Forwarded-For is believed only from a configured trusted proxy (spoofing defence).
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| {
+        crate::limits::client_ip(addr.ip(), &parts.headers, &state.config.limits.trusted_proxies)
+    })
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok())
+}
+
+/// The live session of the session cookie, after session protection: under `strong` a session
+/// used from another client ends; under `basic` it stops being fresh.
+async fn from_cookie(parts: &Parts, state: &AppState) -> Result<Option<Arc<LiveSession>>, Error> {
+    let Some(secret) = cookies::read(&parts.headers, state.cookies.session_name()).and_then(SessionSecret::parse)
+    else {
+        return Ok(None);
+    };
+    let Some(live) = state.sessions.validate(&secret.hash()).await? else {
+        return Ok(None);
+    };
+    let config = state.sessions.config();
+    if config.protection == Protection::Off
+        || protection::matches(
+            config,
+            live.record().fingerprint.as_deref(),
+            user_agent(&parts.headers),
+            client_ip(parts, state),
+        )
+    {
+        return Ok(Some(live));
+    }
+    let client = client_info(parts, state);
+    let user = live.user();
+    let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+    let strong = config.protection == Protection::Strong;
+    state.audit.record(event::PROTECTION_MISMATCH, subject, Some(&client), json!({ "ended": strong })).await;
+    if strong {
+        state.sessions.revoke(&live.record().id_hash, "protection").await?;
+        return Ok(None);
+    }
+    state.sessions.make_stale(&live).await?;
+    Ok(Some(live))
+}
+
+/// The caller resolved earlier in this request (by a guard layer), so it is not resolved twice.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved(pub Arc<LiveSession>);
+
+/// The caller: a session cookie first, else an access token from the route's locations. A
+/// caller authenticated by the session cookie must pass the CSRF check on unsafe methods.
 pub(crate) async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<Arc<LiveSession>>, Error> {
-    if let Some(secret) = cookies::read(&parts.headers, state.cookies.session_name()).and_then(SessionSecret::parse) {
-        if let Some(live) = state.sessions.validate(&secret.hash()).await? {
-            return Ok(Some(live));
+    if let Some(Resolved(live)) = parts.extensions.get::<Resolved>() {
+        return Ok(Some(Arc::clone(live)));
+    }
+    if let Some(live) = from_cookie(parts, state).await? {
+        if !parts.method.is_safe() {
+            // The browser attaches the cookie to any request, including forged ones.
+            check_csrf(state, &parts.headers, None)?;
         }
+        return Ok(Some(live));
     }
     from_token(parts, state).await
 }
@@ -69,17 +125,23 @@ where
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl<S> FromRequestParts<S> for Client
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(256).collect());
-        Ok(Self(ClientInfo { ip, user_agent }))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_info(parts, &AppState::from_ref(state))))
+    }
+}
+
+/// Address and user agent of the request, as kept with sessions and audit rows.
+pub(crate) fn client_info(parts: &Parts, state: &AppState) -> ClientInfo {
+    ClientInfo {
+        ip: client_ip(parts, state).map(|ip| ip.to_string()),
+        user_agent: user_agent(&parts.headers).map(|ua| protection::ua_prefix(ua).to_owned()),
     }
 }
 
@@ -115,7 +177,8 @@ pub fn issue_csrf(state: &AppState, headers: &HeaderMap) -> (String, Option<axum
     }
 }
 
-/// Per-route token locations, set by [`token_locations`]; they win over the configuration.
+/// Per-route token locations, set by [`with_token_locations`](super::token_layer::with_token_locations); they
+/// win over the configuration.
 #[derive(Debug, Clone)]
 pub struct RouteTokenLocations(pub Vec<TokenLocation>);
 

@@ -57,6 +57,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     req.extensions_mut().insert(RequestId(id.clone()));
     let logged = tracing::enabled!(target: "portcullis::http", tracing::Level::INFO)
         .then(|| (req.method().clone(), req.uri().path().to_owned()));
+    let (req, restored) = super::remember_layer::before(&state, req).await;
     let mut response = match super::token_layer::before(&state, req).await {
         Ok((req, renew)) => match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
             Ok(response) => match renew {
@@ -67,6 +68,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         },
         Err(refused) => refused,
     };
+    response = super::remember_layer::after(restored, response);
     response = harden(response);
     let cause = response.extensions().get::<InternalCause>();
     if logged.is_some() || cause.is_some() {

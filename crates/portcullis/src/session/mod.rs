@@ -30,6 +30,9 @@ use crate::config::SessionConfig;
 use crate::error::Result;
 use crate::store::{SessionKind, SessionRecord, Store, User};
 
+pub mod protection;
+pub mod remember;
+
 /// Length of an encoded secret: 32 bytes in unpadded base64url.
 const ENCODED_LEN: usize = 43;
 
@@ -89,11 +92,31 @@ pub struct SessionUser {
     pub email: Option<String>,
     /// Roles.
     pub roles: Vec<String>,
+    /// Permissions granted by the roles.
+    pub permissions: Vec<String>,
+}
+
+impl SessionUser {
+    /// Holds role `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Holds permission `permission` through one of its roles.
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
 }
 
 impl From<&User> for SessionUser {
     fn from(u: &User) -> Self {
-        Self { id: u.id, username: u.username.clone(), email: u.email.clone(), roles: u.roles.clone() }
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            roles: u.roles.clone(),
+            permissions: u.permissions.clone(),
+        }
     }
 }
 
@@ -106,12 +129,31 @@ pub struct LiveSession {
     last_seen: AtomicI64,
     /// Most recent activity written to the store (unix seconds).
     persisted: AtomicI64,
+    /// Fresh until (unix seconds); lowered in place when protection sees another client.
+    fresh_until: AtomicI64,
 }
 
 impl LiveSession {
     fn new(record: SessionRecord, user: SessionUser) -> Self {
         let seen = record.last_seen_at.unix_timestamp();
-        Self { record, user, last_seen: AtomicI64::new(seen), persisted: AtomicI64::new(seen) }
+        let fresh = record.fresh_until.unix_timestamp();
+        Self {
+            record,
+            user,
+            last_seen: AtomicI64::new(seen),
+            persisted: AtomicI64::new(seen),
+            fresh_until: AtomicI64::new(fresh),
+        }
+    }
+
+    /// Until when the login counts as fresh.
+    pub fn fresh_until(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.fresh_until.load(Ordering::Relaxed)).unwrap_or(self.record.created_at)
+    }
+
+    /// Whether the login is fresh at `now`.
+    pub fn is_fresh(&self, now: OffsetDateTime) -> bool {
+        now.unix_timestamp() < self.fresh_until.load(Ordering::Relaxed)
     }
 
     /// The stored record (its `last_seen_at` may lag; see [`LiveSession::last_seen_at`]).
@@ -128,6 +170,15 @@ impl LiveSession {
     pub fn last_seen_at(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(self.last_seen.load(Ordering::Relaxed)).unwrap_or(self.record.last_seen_at)
     }
+}
+
+/// How a session starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// The user just proved their password: the session is fresh.
+    Password,
+    /// A remember-me cookie restored it: not fresh.
+    Remembered,
 }
 
 /// Where and how a login happened, kept with the session.
@@ -189,16 +240,23 @@ impl SessionManager {
 
     /// Starts a new cookie session for `user`. Always a new random id: session-fixation
     /// mitigation.
-    pub async fn create(&self, user: &User, client: ClientInfo) -> Result<(SessionSecret, Arc<LiveSession>)> {
+    pub async fn create(
+        &self,
+        user: &User,
+        client: ClientInfo,
+        method: LoginMethod,
+    ) -> Result<(SessionSecret, Arc<LiveSession>)> {
         let secret = SessionSecret::generate();
-        let live = self.insert(user, secret.hash(), Uuid::now_v7(), SessionKind::Cookie, client).await?;
+        let live = self.insert(user, secret.hash(), Uuid::now_v7(), SessionKind::Cookie, client, method).await?;
         Ok((secret, live))
     }
 
-    /// Starts a new refresh-token family for `user`; its key is derived from its public id.
+    /// Starts a new refresh-token family for `user` after a password login; its key is derived
+    /// from its public id.
     pub async fn create_family(&self, user: &User, client: ClientInfo) -> Result<Arc<LiveSession>> {
         let public_id = Uuid::now_v7();
-        self.insert(user, crate::token::family_hash(public_id), public_id, SessionKind::Token, client).await
+        let hash = crate::token::family_hash(public_id);
+        self.insert(user, hash, public_id, SessionKind::Token, client, LoginMethod::Password).await
     }
 
     async fn insert(
@@ -208,6 +266,7 @@ impl SessionManager {
         public_id: Uuid,
         kind: SessionKind,
         client: ClientInfo,
+        method: LoginMethod,
     ) -> Result<Arc<LiveSession>> {
         let now = self.clock.now();
         let now = OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).unwrap_or(now);
@@ -223,8 +282,12 @@ impl SessionManager {
             created_at: now,
             last_seen_at: now,
             expires_at: now + lifetime,
-            fresh_until: now,
-            remember: false,
+            fresh_until: match method {
+                LoginMethod::Password => now + self.config.fresh_for,
+                LoginMethod::Remembered => now,
+            },
+            remember: method == LoginMethod::Remembered,
+            fingerprint: protection::fingerprint(&self.config, &client),
             ip: client.ip,
             user_agent: client.user_agent,
             revoked_at: None,
@@ -301,19 +364,78 @@ impl SessionManager {
         Ok(done)
     }
 
-    /// Ends every session of a user.
-    pub async fn revoke_user(&self, user_id: Uuid, reason: &str) -> Result<usize> {
-        let hashes = self.store.revoke_user_sessions(user_id, self.clock.now(), reason).await?;
+    /// Ends every session of a user but `keep` (the caller's own, for "log out my other
+    /// devices"); returns how many ended.
+    pub async fn revoke_user(&self, user_id: Uuid, keep: Option<&[u8; 32]>, reason: &str) -> Result<usize> {
+        let hashes = self.store.revoke_user_sessions(user_id, keep, self.clock.now(), reason).await?;
         for hash in &hashes {
             self.cache.invalidate(hash);
         }
         Ok(hashes.len())
     }
 
-    /// Deletes expired and long-revoked sessions from the store.
+    /// The user's live sessions (cookie sessions and token families), oldest first.
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionRecord>> {
+        Ok(self.store.user_sessions(user_id, self.clock.now()).await?)
+    }
+
+    /// Drops a user's cached sessions so the next request re-reads the account (new roles, a
+    /// disabled flag). Admin operations only: it walks the cache.
+    pub fn refresh_user(&self, user_id: Uuid) {
+        let stale: Vec<_> = self.cache.iter().filter(|(_, live)| live.user.id == user_id).map(|(k, _)| *k).collect();
+        for key in stale {
+            self.cache.invalidate(&key);
+        }
+    }
+
+    /// Step-up for a cookie session: a new secret (session-fixation mitigation at a privilege
+    /// change) and a fresh login until `now + fresh_for`. `None` when the session has ended.
+    pub async fn reauth_cookie(&self, live: &LiveSession) -> Result<Option<(SessionSecret, OffsetDateTime)>> {
+        let secret = SessionSecret::generate();
+        let until = self.clock.now() + self.config.fresh_for;
+        let old = live.record.id_hash;
+        if !self.store.rekey_session(&old, &secret.hash(), until).await? {
+            return Ok(None);
+        }
+        self.cache.invalidate(&old);
+        Ok(Some((secret, until)))
+    }
+
+    /// Step-up for a token family: fresh until `now + fresh_for` (its id cannot change; the
+    /// refresh token already rotates).
+    pub async fn reauth_family(&self, live: &LiveSession) -> Result<Option<OffsetDateTime>> {
+        let until = self.clock.now() + self.config.fresh_for;
+        if !self.store.set_fresh_until(&live.record.id_hash, until).await? {
+            return Ok(None);
+        }
+        live.fresh_until.store(until.unix_timestamp(), Ordering::Relaxed);
+        Ok(Some(until))
+    }
+
+    /// Ends freshness at once (session protection "basic" saw another client).
+    pub async fn make_stale(&self, live: &LiveSession) -> Result<()> {
+        let now = self.clock.now();
+        if live.fresh_until.swap(now.unix_timestamp(), Ordering::Relaxed) > now.unix_timestamp() {
+            self.store.set_fresh_until(&live.record.id_hash, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The session configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Deletes expired and long-revoked sessions and expired remember-me series from the store.
     pub async fn sweep(&self) -> Result<u64> {
         let now = self.clock.now();
-        Ok(self.store.delete_expired(now, now - self.config.idle_timeout, now - self.token_idle).await?)
+        let sessions = self.store.delete_expired(now, now - self.config.idle_timeout, now - self.token_idle).await?;
+        Ok(sessions + self.store.delete_expired_remember(now).await?)
+    }
+
+    /// How long a session of `kind` may sit idle.
+    pub fn idle_of_kind(&self, kind: SessionKind) -> time::Duration {
+        time::Duration::seconds(self.idle_of(kind))
     }
 
     /// The idle deadline of a live session.

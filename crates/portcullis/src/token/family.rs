@@ -1,7 +1,8 @@
 //! Refresh rotation with reuse detection.
 
+use crate::audit::{event, Audit, Subject};
 use crate::error::{Error, ErrorKind, Result};
-use crate::session::{LiveSession, SessionManager};
+use crate::session::{ClientInfo, LiveSession, SessionManager};
 use crate::store::SessionKind;
 use crate::token::{family_hash, TokenService};
 use std::sync::Arc;
@@ -22,7 +23,13 @@ pub struct Refreshed {
 ///   refreshing at once both succeed);
 /// - any older generation, or the previous one after the grace window: the token was stolen or
 ///   replayed, so the whole family is revoked and `refresh_reused` answered.
-pub async fn refresh(tokens: &TokenService, sessions: &SessionManager, token: &str) -> Result<Refreshed> {
+pub async fn refresh(
+    tokens: &TokenService,
+    sessions: &SessionManager,
+    audit: &Audit,
+    client: &ClientInfo,
+    token: &str,
+) -> Result<Refreshed> {
     let invalid = || Error::new(ErrorKind::TokenInvalid, "the refresh token is not valid");
     let (public_id, presented) = tokens.parse_refresh(token).ok_or_else(invalid)?;
     let hash = family_hash(public_id);
@@ -58,15 +65,10 @@ pub async fn refresh(tokens: &TokenService, sessions: &SessionManager, token: &s
     }
     if presented < current {
         sessions.revoke(&hash, "refresh_reused").await?;
-        tracing::warn!(
-            target: "portcullis::audit",
-            event = "refresh_reused",
-            user = %record.user_id,
-            session = %record.public_id,
-            presented,
-            current,
-            "a rotated refresh token was used again; the session is revoked"
-        );
+        // A replayed rotated token: whoever holds it, the family is no longer trustworthy.
+        let subject = Subject { user_id: Some(record.user_id), username: None, session_id: Some(record.public_id) };
+        let detail = serde_json::json!({ "presented": presented, "current": current });
+        audit.record(event::REFRESH_REUSED, subject, Some(client), detail).await;
         return Err(Error::new(
             ErrorKind::RefreshReused,
             "this refresh token was already used; the session is revoked",

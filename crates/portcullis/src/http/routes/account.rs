@@ -1,5 +1,15 @@
 //! Account routes: registration, the current account, a JSON CSRF token.
 
+use super::{json_value, rfc3339};
+use crate::account::MAX_USERNAME_CHARS;
+use crate::audit::{event, Subject};
+use crate::error::{Error, ErrorKind};
+use crate::http::body::Input;
+use crate::http::error::ApiError;
+use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser};
+use crate::http::guard::RoleName;
+use crate::http::AppState;
+use crate::password::Password;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -7,17 +17,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-
-use super::json_value;
-use crate::account::MAX_USERNAME_CHARS;
-use crate::error::{Error, ErrorKind};
-use crate::http::body::Input;
-use crate::http::error::ApiError;
-use crate::http::extract::{check_csrf, issue_csrf, CurrentUser};
-use crate::http::AppState;
-use crate::password::Password;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/csrf", get(csrf)).route("/api/register", post(register)).route("/api/me", get(me))
@@ -35,6 +34,7 @@ async fn csrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
 async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Client(client): Client,
     input: Result<Input, Error>,
 ) -> Result<Response, ApiError> {
     let form_token = input.as_ref().ok().and_then(|i| i.get_str("csrf_token"));
@@ -42,18 +42,20 @@ async fn register(
     if !state.config.registration {
         return Err(Error::new(ErrorKind::Forbidden, "registration is disabled on this server").into());
     }
+    // A 409 tells whether a name is taken: the address pays for every try.
+    state.gate.charge_ip(&client).await?;
     let input = input?;
     let mut fields = input.fields();
     let username = fields.required("username", MAX_USERNAME_CHARS);
     let password = Password::new(fields.required("password", state.config.password.max_length));
     let email = fields.optional("email", 254);
     fields.finish()?;
-    let user = state.accounts.register(&username, &password, email).await?;
+    let first_admin = state.config.first_user_admin && state.accounts.list().await?.is_empty();
+    let roles = if first_admin { vec![crate::http::guard::Admin::NAME.to_owned()] } else { Vec::new() };
+    let user = state.accounts.register(&username, &password, email, roles).await?;
+    let detail = json!({ "by": "registration", "roles": &user.roles });
+    state.audit.record(event::USER_CREATED, Subject::user(user.id, &user.username), Some(&client), detail).await;
     Ok(json_value(StatusCode::CREATED, &json!({ "id": user.id, "username": user.username })))
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -62,7 +64,7 @@ struct Me<'a> {
     username: &'a str,
     email: Option<&'a str>,
     roles: &'a [String],
-    permissions: [&'a str; 0],
+    permissions: &'a [String],
     mfa_enabled: bool,
     session: MeSession,
 }
@@ -89,7 +91,7 @@ async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Re
             username: &user.username,
             email: user.email.as_deref(),
             roles: &user.roles,
-            permissions: [],
+            permissions: &user.permissions,
             mfa_enabled: false,
             session: MeSession {
                 id: record.public_id,
@@ -97,7 +99,7 @@ async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Re
                 created_at: rfc3339(record.created_at),
                 last_seen_at: rfc3339(live.last_seen_at()),
                 expires_at: rfc3339(expires_at),
-                fresh_until: rfc3339(record.fresh_until),
+                fresh_until: rfc3339(live.fresh_until()),
                 remember: record.remember,
             },
         },

@@ -9,12 +9,14 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::json;
+use crate::audit::{event, Subject};
 use crate::error::Error;
 use crate::http::body::Input;
 use crate::http::error::ApiError;
 use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser, MaybeSession};
 use crate::http::{cookies, AppState};
-use crate::session::SessionSecret;
+use crate::login::Purpose;
+use crate::session::{ClientInfo, LoginMethod, SessionSecret};
 
 pub(crate) const PING: &[u8] = b"{\"ping\":\"pong!\"}\n";
 pub(crate) const CSRF_SET: &[u8] = b"{\"detail\":\"CSRF cookie set\"}\n";
@@ -59,16 +61,38 @@ async fn login(
     check_csrf(&state, &headers, form_token).map_err(ApiError::seed)?;
     let input = input?;
     let (username, password) = input.credentials(state.config.password.max_length)?;
-    let Some(user) = state.accounts.authenticate(&username, &password).await? else {
+    let mut fields = input.fields();
+    let remember = fields.flag("remember");
+    let next = fields.return_to();
+    fields.finish()?;
+    // Unknown user, wrong password and disabled account all land here, alike.
+    let Some(user) = state.gate.check(&username, &password, &client, Purpose::SessionLogin).await? else {
         return Ok(json(StatusCode::UNAUTHORIZED, LOGIN_FALSE));
     };
     // Session-fixation mitigation: any session this browser had ends, and a new id is issued.
     if let Some(old) = cookies::read(&headers, state.cookies.session_name()).and_then(SessionSecret::parse) {
         state.sessions.revoke(&old.hash(), "relogin").await?;
     }
-    let (secret, _) = state.sessions.create(&user, client).await?;
-    let mut response = json(StatusCode::OK, LOGIN_TRUE);
-    response.headers_mut().append(header::SET_COOKIE, state.cookies.session(secret.encode()));
+    let (secret, live) = state.sessions.create(&user, client.clone(), LoginMethod::Password).await?;
+    let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+    let detail = serde_json::json!({ "method": "session", "remember": remember });
+    state.audit.record(event::LOGIN_OK, subject, Some(&client), detail).await;
+    // The seed's exact body, unless the client asked where to go next.
+    let mut response = match next {
+        None => json(StatusCode::OK, LOGIN_TRUE),
+        Some(next) => super::json_value(StatusCode::OK, &serde_json::json!({ "login": true, "next": next })),
+    };
+    let h = response.headers_mut();
+    h.append(header::SET_COOKIE, state.cookies.session(secret.encode()));
+    if let Some(old) = cookies::read(&headers, state.cookies.remember_name()) {
+        state.sessions.forget(old).await?;
+    }
+    if remember {
+        let value = state.sessions.remember(user.id).await?;
+        h.append(header::SET_COOKIE, state.cookies.remember(value, state.sessions.config().remember_for));
+    } else if cookies::read(&headers, state.cookies.remember_name()).is_some() {
+        h.append(header::SET_COOKIE, state.cookies.clear_remember());
+    }
     Ok(response)
 }
 
@@ -85,36 +109,52 @@ async fn data(CurrentUser(session): CurrentUser) -> Response {
     super::json_value(StatusCode::OK, &Data { username: &session.user().username })
 }
 
-async fn logout_post(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+) -> Result<Response, ApiError> {
     check_csrf(&state, &headers, None).map_err(ApiError::seed)?;
-    logout(&state, &headers).await
+    logout(&state, &headers, &client).await
 }
 
 /// GET logout is kept for the seed's frontends, but only from this site: a cross-site page must
 /// not be able to log a user out with an `<img src>`.
-async fn logout_get(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn logout_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+) -> Result<Response, ApiError> {
     use crate::csrf::{provenance, Provenance};
     match provenance(&headers, &state.config.allowed_origins) {
-        Provenance::Trusted | Provenance::Unknown => logout(&state, &headers).await,
+        Provenance::Trusted | Provenance::Unknown => logout(&state, &headers, &client).await,
         Provenance::CrossSite | Provenance::UserInitiated => {
             Err(Error::new(crate::error::ErrorKind::CsrfFailed, "logout by GET is accepted only from this site").into())
         }
     }
 }
 
-async fn logout(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn logout(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> Result<Response, ApiError> {
     let unauthenticated = || ApiError::from(Error::new(crate::error::ErrorKind::Unauthenticated, "log in first"));
     let secret = cookies::read(headers, state.cookies.session_name())
         .and_then(SessionSecret::parse)
         .ok_or_else(unauthenticated)?;
     let hash = secret.hash();
-    if state.sessions.validate(&hash).await?.is_none() {
+    let Some(live) = state.sessions.validate(&hash).await? else {
         return Err(unauthenticated());
-    }
+    };
     state.sessions.revoke(&hash, "logout").await?;
+    let user = live.user();
+    let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+    state.audit.record(event::LOGOUT, subject, Some(client), serde_json::Value::Null).await;
     let mut response = json(StatusCode::OK, LOGOUT_TRUE);
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, state.cookies.clear_session());
+    // Logging out ends remember-me on this browser too.
+    if let Some(remembered) = cookies::read(headers, state.cookies.remember_name()) {
+        state.sessions.forget(remembered).await?;
+        h.append(header::SET_COOKIE, state.cookies.clear_remember());
+    }
     if state.config.csrf.rotate_on_logout {
         h.append(header::SET_COOKIE, state.cookies.csrf_nonce(crate::csrf::new_nonce()));
     }

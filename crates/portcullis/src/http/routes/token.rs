@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json_value;
+use crate::audit::{event, Subject};
 use crate::config::TokenLocation;
 use crate::error::{Error, ErrorKind};
 use crate::http::body::Input;
@@ -20,6 +21,7 @@ use crate::http::cookies::{self, TokenCookie};
 use crate::http::error::ApiError;
 use crate::http::extract::{check_double_submit, check_origin, resolve, Client};
 use crate::http::AppState;
+use crate::login::Purpose;
 use crate::session::LiveSession;
 use crate::token::{family, family_hash};
 
@@ -34,7 +36,13 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// The new pair for a family: access token in the body (and, with the cookies location, in a
 /// cookie), refresh token in its `/auth`-only cookie, double-submit values beside them.
-fn issue(state: &AppState, live: &LiveSession, generation: i64, msg: Option<&str>) -> Result<Response, ApiError> {
+fn issue(
+    state: &AppState,
+    live: &LiveSession,
+    generation: i64,
+    msg: Option<&str>,
+    next: Option<String>,
+) -> Result<Response, ApiError> {
     let config = state.tokens.config();
     let pid = live.record().public_id;
     let csrf = state.tokens.family_csrf(pid);
@@ -44,7 +52,7 @@ fn issue(state: &AppState, live: &LiveSession, generation: i64, msg: Option<&str
         user.id,
         &user.roles,
         pid,
-        live.record().fresh_until.unix_timestamp(),
+        live.fresh_until().unix_timestamp(),
         cookie_mode.then(|| csrf.clone()),
     )?;
     let mut body = json!({
@@ -54,6 +62,9 @@ fn issue(state: &AppState, live: &LiveSession, generation: i64, msg: Option<&str
     });
     if let Some(msg) = msg {
         body["msg"] = json!(msg);
+    }
+    if let Some(next) = next {
+        body["next"] = json!(next);
     }
     let mut response = json_value(StatusCode::OK, &body);
     let h = response.headers_mut();
@@ -89,11 +100,16 @@ async fn login(
     check_origin(&state, &headers)?;
     let input = input?;
     let (username, password) = input.credentials(state.config.password.max_length)?;
-    let Some(user) = state.accounts.authenticate(&username, &password).await? else {
+    let mut fields = input.fields();
+    let next = fields.return_to();
+    fields.finish()?;
+    let Some(user) = state.gate.check(&username, &password, &client, Purpose::TokenLogin).await? else {
         return Err(Error::new(ErrorKind::InvalidCredentials, "wrong username or password").into());
     };
-    let live = state.sessions.create_family(&user, client).await?;
-    issue(&state, &live, 0, Some("logged in"))
+    let live = state.sessions.create_family(&user, client.clone()).await?;
+    let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+    state.audit.record(event::LOGIN_OK, subject, Some(&client), json!({ "method": "token" })).await;
+    issue(&state, &live, 0, Some("logged in"), next)
 }
 
 #[derive(Deserialize)]
@@ -101,8 +117,14 @@ struct RefreshBody {
     refresh_token: Option<String>,
 }
 
-async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
+    state.gate.charge_ip(&client).await?;
     let token = match cookies::read(&headers, cookies::REFRESH_COOKIE) {
         Some(token) => {
             // The refresh cookie is a credential the browser sends by itself: double submit.
@@ -119,11 +141,15 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             .ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "no refresh token"))?,
         None => return Err(Error::new(ErrorKind::Unauthenticated, "no refresh token").into()),
     };
-    let refreshed = family::refresh(&state.tokens, &state.sessions, &token).await?;
-    issue(&state, &refreshed.session, refreshed.generation, None)
+    let refreshed = family::refresh(&state.tokens, &state.sessions, &state.audit, &client, &token).await?;
+    issue(&state, &refreshed.session, refreshed.generation, None, None)
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
     let pid = match cookies::read(&headers, cookies::REFRESH_COOKIE).and_then(|t| state.tokens.parse_refresh(t)) {
         Some((pid, _)) => {
@@ -140,7 +166,10 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
             uuid::Uuid::try_parse(&claims.sid).map_err(|_| Error::new(ErrorKind::TokenInvalid, "bad sid"))?
         }
     };
-    state.sessions.revoke(&family_hash(pid), "logout").await?;
+    if state.sessions.revoke(&family_hash(pid), "logout").await? {
+        let subject = Subject { session_id: Some(pid), ..Subject::default() };
+        state.audit.record(event::LOGOUT, subject, Some(&client), json!({ "method": "token" })).await;
+    }
     let mut response = json_value(StatusCode::OK, &json!({ "msg": "logged out" }));
     let h = response.headers_mut();
     for cookie in [TokenCookie::Access, TokenCookie::Refresh, TokenCookie::CsrfAccess, TokenCookie::CsrfRefresh] {
