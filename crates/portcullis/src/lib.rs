@@ -5,11 +5,18 @@
 //! |---|---|
 //! | [`config`] | `portcullis.toml` + `PORTCULLIS_*` → validated [`Config`] |
 //! | [`account`] | registration, credential checks (a hash is verified on every path) |
-//! | [`password`] | argon2id on a bounded pool, dummy hash for unknown users |
-//! | [`session`] | opaque ids stored hashed, idle/absolute timeouts, hot-path cache |
+//! | [`password`] | argon2id on a bounded pool, dummy hash for unknown users, legacy hash formats |
+//! | [`session`] | opaque ids stored hashed, timeouts, freshness, protection, remember-me, hot-path cache |
 //! | [`csrf`] | browser-bound tokens, origin / fetch-metadata check |
+//! | [`token`] | JWT access tokens, signing keys and JWKS, rotating refresh families |
+//! | [`login`] | the gate around password checks: rate limits, lockout, audit |
+//! | [`limits`] | per-address and per-username token buckets, lockout windows, trusted proxies |
+//! | [`audit`] | security events to the store and to `tracing` |
+//! | [`admin`] | account, role and audit administration |
+//! | [`import`] | importing users with their existing password hashes |
+//! | [`redirect`] | return-to (`next`) paths limited to this site |
 //! | [`store`] | object-safe storage traits; SQLite backend |
-//! | [`http`] | the router: seed-compatible `/api` routes, account routes, ops, SPA |
+//! | [`http`] | the router: seed-compatible `/api` routes, account, admin and token routes, guards, ops, SPA |
 //!
 //! # Embedding
 //!
@@ -37,12 +44,18 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod admin;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod csrf;
 pub mod error;
 pub mod http;
+pub mod import;
+pub mod limits;
+pub mod login;
 pub mod password;
+pub mod redirect;
 pub mod secrets;
 pub mod session;
 pub mod store;
@@ -135,10 +148,13 @@ impl Builder {
         let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone());
         let tokens =
             token::TokenService::new(config.token.clone(), Arc::clone(&clock), &secrets.jwt_keys, secrets.refresh_key)?;
+        let audit = audit::Audit::new(Arc::clone(&store), Arc::clone(&clock));
+        let limits = Arc::new(limits::Limits::new(config.limits.clone()));
+        let gate = login::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock));
         Ok(Portcullis {
             state: AppState::new(StateInner {
                 tokens,
-                cookies: CookieJar::new(config.cookie.clone()),
+                cookies: CookieJar::new(config.cookie.clone(), config.session.remember_cookie.clone()),
                 csrf: secrets.csrf_key,
                 config,
                 store,
@@ -146,6 +162,8 @@ impl Builder {
                 sessions,
                 accounts,
                 spa,
+                audit,
+                gate,
             }),
         })
     }
@@ -193,9 +211,16 @@ impl Portcullis {
         &self.state.config
     }
 
-    /// Spawns the background sweep of expired sessions.
+    /// The audit log.
+    pub fn audit(&self) -> &audit::Audit {
+        &self.state.audit
+    }
+
+    /// Spawns the background sweep of expired sessions, remember-me series and old audit rows.
     pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
         let sessions = self.state.sessions.clone();
+        let audit = self.state.audit.clone();
+        let retention = self.state.config.audit_retention;
         let every = self.state.config.session.cleanup_interval;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -205,6 +230,11 @@ impl Portcullis {
                     Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+                }
+                match audit.sweep(retention).await {
+                    Ok(n) if n > 0 => tracing::info!(deleted = n, "audit rows past retention removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "audit sweep failed"),
                 }
             }
         })

@@ -21,7 +21,9 @@ pub mod body;
 pub mod cookies;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod middleware;
+mod remember_layer;
 mod routes;
 pub mod spa;
 pub mod token_layer;
@@ -51,6 +53,10 @@ pub struct StateInner {
     pub spa: spa::Spa,
     /// Access tokens and refresh families.
     pub tokens: crate::token::TokenService,
+    /// The audit log.
+    pub audit: crate::audit::Audit,
+    /// Rate limits, lockout and audit around password checks.
+    pub gate: crate::login::Gate,
 }
 
 impl AppState {
@@ -74,7 +80,9 @@ pub fn router(state: AppState, with_spa: bool) -> Router {
     let mut app = Router::new()
         .merge(routes::compat::routes())
         .merge(routes::account::routes())
+        .merge(routes::sessions::routes())
         .merge(routes::token::routes())
+        .merge(routes::admin::routes(state.clone()))
         .route("/healthz", get(routes::ops::healthz))
         .route("/readyz", get(routes::ops::readyz));
     if with_spa {

@@ -1,8 +1,10 @@
 //! Route handlers: five-line adapters from HTTP to the domain.
 
 pub mod account;
+pub mod admin;
 pub mod compat;
 pub mod ops;
+pub mod sessions;
 pub mod token;
 
 use axum::body::Body;
@@ -21,4 +23,9 @@ pub(crate) fn json_value(status: StatusCode, value: &impl serde::Serialize) -> R
     let mut bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     bytes.push(b'\n');
     json(status, bytes)
+}
+
+/// An RFC 3339 timestamp for JSON bodies.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
