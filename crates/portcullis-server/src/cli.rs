@@ -68,6 +68,16 @@ pub enum UserCommand {
     },
     /// List accounts.
     List,
+    /// Create accounts from another app's export, keeping their password hashes.
+    ///
+    /// FILE is CSV with a `username,password_hash[,roles][,email]` header (roles `;`-separated) or
+    /// JSON lines (`{"username", "password_hash", "roles": [..], "email"}`). Hashes may be werkzeug
+    /// pbkdf2/scrypt, bcrypt or argon2; each becomes argon2id at the user's first login. Existing
+    /// usernames are skipped, never overwritten.
+    Import {
+        /// The CSV or JSON-lines file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

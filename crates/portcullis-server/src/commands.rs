@@ -4,10 +4,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use portcullis::audit::{event, Subject};
 use portcullis::config::RawConfig;
 use portcullis::password::Password;
 use portcullis::secrets::Origin;
 use portcullis::{Config, Portcullis, Secrets};
+use serde_json::json;
 
 use crate::cli::{Cli, Command, ConfigCommand, KeysCommand, UserCommand};
 
@@ -154,6 +156,8 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             }
             let roles = if admin { vec!["admin".to_owned()] } else { Vec::new() };
             let user = accounts.create(&name, &password, None, roles).await?;
+            let detail = json!({ "by": "cli", "roles": &user.roles });
+            auth.audit().record(event::USER_CREATED, Subject::user(user.id, &user.username), None, detail).await;
             println!("created user {} ({})", user.username, user.id);
         }
         UserCommand::Passwd { name, password_stdin } => {
@@ -162,7 +166,11 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
                 bail!("password {problem}");
             }
             let user = accounts.set_password(&name, &password).await?;
-            let ended = auth.sessions().revoke_user(user.id, "password_changed").await?;
+            let ended = auth.sessions().revoke_user(user.id, None, "password_changed").await?;
+            // A remember-me cookie would otherwise bring a session back.
+            auth.sessions().forget_remembered(user.id, None).await?;
+            let detail = json!({ "by": "cli", "sessions_ended": ended });
+            auth.audit().record(event::PASSWORD_CHANGED, Subject::user(user.id, &user.username), None, detail).await;
             println!("password changed for {}; {ended} session(s) ended", user.username);
         }
         UserCommand::List => {
@@ -170,6 +178,26 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             writeln!(out, "{:<36}  {:<24}  {:<8}  roles", "id", "username", "disabled")?;
             for u in accounts.list().await? {
                 writeln!(out, "{:<36}  {:<24}  {:<8}  {}", u.id, u.username, u.disabled, u.roles.join(","))?;
+            }
+        }
+        UserCommand::Import { file } => {
+            let input =
+                tokio::fs::read_to_string(&file).await.with_context(|| format!("reading {}", file.display()))?;
+            let report = accounts.import(&input).await?;
+            let detail = json!({
+                "by": "cli",
+                "format": report.format.map(|f| format!("{f:?}")),
+                "imported": report.imported,
+                "skipped": report.skipped.len(),
+            });
+            auth.audit().record(event::USERS_IMPORTED, Subject::default(), None, detail).await;
+            println!("imported {} users, skipped {}", report.imported, report.skipped.len());
+            // Reasons name the problem, never the hash.
+            for skipped in &report.skipped {
+                eprintln!("line {}: {}", skipped.line, skipped.reason);
+            }
+            if report.imported == 0 && !report.skipped.is_empty() {
+                bail!("no account was imported from {}", file.display());
             }
         }
     }

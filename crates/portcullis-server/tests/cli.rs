@@ -247,3 +247,42 @@ fn keys_rotate_adds_a_key_and_keeps_the_old_one() {
         portcullis(dir.path()).args(["keys", "rotate"]).env("PORTCULLIS_SECRETS__JWT_KEYS", given).output().unwrap();
     assert!(!out.status.success() && text(&out.stderr).contains("rotate the keys there"), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn user_import_keeps_legacy_hashes_and_skips_existing_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../portcullis/tests/fixtures/legacy-users.csv");
+    let import = || {
+        let mut c = portcullis(dir.path());
+        c.args(["user", "import"]).arg(&fixture);
+        c.output().unwrap()
+    };
+    let first = import();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(text(&first.stdout), "imported 10 users, skipped 0\n");
+    let list = text(&portcullis(dir.path()).args(["user", "list"]).output().unwrap().stdout);
+    for name in ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"] {
+        assert!(list.lines().any(|l| l.split_whitespace().nth(1) == Some(name)), "{name} in {list}");
+    }
+    assert!(list.lines().any(|l| l.contains(" alice ") && l.ends_with("admin,editor")), "{list}");
+
+    // Every line is a conflict the second time: nothing imported is a failure.
+    let again = import();
+    assert!(!again.status.success());
+    assert_eq!(text(&again.stdout), "imported 0 users, skipped 10\n");
+    let errors = text(&again.stderr);
+    assert!(errors.contains("line 2: username already exists") && errors.contains("line 11: "), "{errors}");
+    assert!(!errors.contains("pbkdf2:") && !errors.contains("$2b$"), "hashes are never printed: {errors}");
+
+    let missing = portcullis(dir.path()).args(["user", "import"]).arg(dir.path().join("nope.csv")).output().unwrap();
+    assert!(!missing.status.success() && text(&missing.stderr).contains("nope.csv"), "{}", text(&missing.stderr));
+
+    // An imported user logs in with the old app's password (werkzeug pbkdf2:sha256:1000).
+    let server = serve({
+        let mut c = portcullis(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    assert_eq!(login(&server.url, "bob", "pw-bob-secret").await.2, 200);
+    assert_eq!(login(&server.url, "bob", "pw-alice-secret").await.2, 401);
+}
