@@ -7,12 +7,22 @@
 mod common;
 
 mod account;
+mod admin;
+mod audit;
+mod authz;
 mod bad_input;
 mod cookies;
 mod cors;
 mod csrf;
 mod embed;
+mod enumeration;
+mod legacy;
+mod limits;
+mod my_sessions;
 mod ops;
+mod protection;
+mod redirect;
+mod remember;
 mod seed;
 mod session;
 mod spa;

@@ -128,6 +128,6 @@ async fn revoking_a_users_sessions_takes_effect_at_once() {
     let mut b = server.browser();
     b.login("test", "test").await;
     let user = server.auth.store().user_by_username("test").await.unwrap().unwrap();
-    assert_eq!(server.auth.sessions().revoke_user(user.id, "admin").await.unwrap(), 1);
+    assert_eq!(server.auth.sessions().revoke_user(user.id, None, "admin").await.unwrap(), 1);
     assert!(!b.logged_in().await);
 }

@@ -202,7 +202,7 @@ async fn a_revoked_session_is_refused_at_once() {
     let b = server.raw();
     let login = token_login(&b).await;
     let user = server.auth.store().user_by_username("test").await.unwrap().unwrap();
-    server.auth.sessions().revoke_user(user.id, "admin").await.unwrap();
+    server.auth.sessions().revoke_user(user.id, None, "admin").await.unwrap();
     problem(me_with_bearer(&b, &login.access).await, 401, "token_revoked").await;
 }
 

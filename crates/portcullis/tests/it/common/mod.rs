@@ -222,3 +222,52 @@ impl Browser {
         self.post("/api/login", serde_json::json!({ "username": "test", "password": "test" })).await
     }
 }
+
+impl Browser {
+    /// A request of any method with an optional JSON body, carrying the kept CSRF token.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+        let mut req = self.http.request(method, self.at(path));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        if let Some(token) = &self.csrf {
+            req = req.header("X-CSRFToken", token);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A GET that must answer 200 with JSON; returns the body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.json().await.unwrap()
+    }
+}
+
+impl Server {
+    /// Creates an account with these roles straight through the library (no policy).
+    pub async fn add_user(&self, username: &str, password: &str, roles: &[&str]) -> portcullis::store::User {
+        let roles = roles.iter().map(|r| (*r).to_owned()).collect();
+        self.auth
+            .accounts()
+            .create(username, &portcullis::password::Password::new(password), None, roles)
+            .await
+            .unwrap()
+    }
+
+    /// A browser logged in with a session cookie, its CSRF token kept.
+    pub async fn login_as(&self, username: &str, password: &str) -> Browser {
+        let mut b = self.browser();
+        let res = b.login(username, password).await;
+        assert_eq!(res.status(), StatusCode::OK, "login as {username}");
+        b
+    }
+
+    /// An access token from `POST /auth/login`, fetched by a client that keeps no cookies.
+    pub async fn access_token(&self, username: &str, password: &str) -> String {
+        let res = self.raw().token_login_as(username, password).await;
+        assert_eq!(res.status(), StatusCode::OK, "token login as {username}");
+        let body: Value = res.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+}
