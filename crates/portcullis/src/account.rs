@@ -48,6 +48,12 @@ pub fn username_problem(username: &str) -> Option<&'static str> {
     }
 }
 
+/// Checks an email address's shape (at most 254 bytes, an `@`, no whitespace).
+pub fn email_problem(email: &str) -> Option<&'static str> {
+    (email.len() > 254 || !email.contains('@') || email.chars().any(char::is_whitespace))
+        .then_some("must be an email address")
+}
+
 impl Accounts {
     /// Account operations.
     pub fn new(store: Arc<dyn Store>, hasher: PasswordHasherPool, clock: SharedClock, policy: PasswordConfig) -> Self {
@@ -100,10 +106,8 @@ impl Accounts {
         if let Some(problem) = self.password_problem(username, password) {
             errors.push(field("password", &problem));
         }
-        if let Some(email) = &email {
-            if email.len() > 254 || !email.contains('@') || email.chars().any(char::is_whitespace) {
-                errors.push(field("email", "must be an email address"));
-            }
+        if let Some(problem) = email.as_deref().and_then(email_problem) {
+            errors.push(field("email", problem));
         }
         if !errors.is_empty() {
             return Err(Error::validation(errors));

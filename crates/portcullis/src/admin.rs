@@ -18,7 +18,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::account::{username_problem, Accounts};
+use crate::account::{email_problem, username_problem, Accounts};
 use crate::audit::{event, Audit, Subject};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, FieldError, Result};
@@ -417,11 +417,6 @@ fn permission_errors(permissions: &[String]) -> Vec<FieldError> {
         .iter()
         .filter_map(|p| name_problem(p).map(|problem| field("permissions", &format!("permission names {problem}"))))
         .collect()
-}
-
-fn email_problem(email: &str) -> Option<&'static str> {
-    (email.len() > 254 || !email.contains('@') || email.chars().any(char::is_whitespace))
-        .then_some("must be an email address")
 }
 
 fn parse_time(s: &str) -> Option<OffsetDateTime> {

@@ -171,10 +171,8 @@ fn validate(mut user: NewUser) -> Result<NewUser, SkipReason> {
     if let Some(problem) = legacy::hash_problem(&user.password_hash) {
         return Err(SkipReason::UnrecognisedHash(problem.describe()));
     }
-    if let Some(email) = &user.email {
-        if email.len() > 254 || !email.contains('@') || email.chars().any(char::is_whitespace) {
-            return Err(SkipReason::InvalidEmail);
-        }
+    if user.email.as_deref().and_then(crate::account::email_problem).is_some() {
+        return Err(SkipReason::InvalidEmail);
     }
     let role_ok = |r: &String| {
         let chars = r.chars().count();

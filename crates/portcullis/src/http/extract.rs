@@ -68,17 +68,19 @@ async fn from_cookie(parts: &Parts, state: &AppState) -> Result<Option<Arc<LiveS
     {
         return Ok(Some(live));
     }
+    // Strong ends the session; basic ends its freshness, once: later requests from the other
+    // client find it already stale and pay only the fingerprint comparison.
+    let strong = config.protection == Protection::Strong;
+    if strong {
+        state.sessions.revoke(&live.record().id_hash, "protection").await?;
+    } else if !state.sessions.make_stale(&live).await? {
+        return Ok(Some(live));
+    }
     let client = client_info(parts, state);
     let user = live.user();
     let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
-    let strong = config.protection == Protection::Strong;
     state.audit.record(event::PROTECTION_MISMATCH, subject, Some(&client), json!({ "ended": strong })).await;
-    if strong {
-        state.sessions.revoke(&live.record().id_hash, "protection").await?;
-        return Ok(None);
-    }
-    state.sessions.make_stale(&live).await?;
-    Ok(Some(live))
+    Ok((!strong).then_some(live))
 }
 
 /// The caller resolved earlier in this request (by a guard layer), so it is not resolved twice.

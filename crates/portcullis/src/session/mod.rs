@@ -412,13 +412,17 @@ impl SessionManager {
         Ok(Some(until))
     }
 
-    /// Ends freshness at once (session protection "basic" saw another client).
-    pub async fn make_stale(&self, live: &LiveSession) -> Result<()> {
-        let now = self.clock.now();
-        if live.fresh_until.swap(now.unix_timestamp(), Ordering::Relaxed) > now.unix_timestamp() {
-            self.store.set_fresh_until(&live.record.id_hash, now).await?;
+    /// Ends freshness at once (session protection "basic" saw another client); `true` when the
+    /// session was fresh until now.
+    pub async fn make_stale(&self, live: &LiveSession) -> Result<bool> {
+        let now = self.clock.now().unix_timestamp();
+        // Cheap check first: a session already stale is left alone (no write per request).
+        if live.fresh_until.load(Ordering::Relaxed) <= now || live.fresh_until.swap(now, Ordering::Relaxed) <= now {
+            return Ok(false);
         }
-        Ok(())
+        let at = OffsetDateTime::from_unix_timestamp(now).unwrap_or(live.record.created_at);
+        self.store.set_fresh_until(&live.record.id_hash, at).await?;
+        Ok(true)
     }
 
     /// The session configuration.

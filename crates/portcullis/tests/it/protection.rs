@@ -49,6 +49,12 @@ async fn basic_protection_keeps_the_session_but_ends_its_freshness() {
     assert_eq!(moved.status(), StatusCode::OK, "basic keeps the session");
     let me: Value = moved.json().await.unwrap();
     assert_eq!(me["session"]["fresh_until"], me["session"]["created_at"], "no longer fresh");
+    // Seen once: more requests from the other client write nothing more.
+    assert_eq!(me_with_ua(&b, "curl/8").await.status(), StatusCode::OK);
+    assert_eq!(me_with_ua(&b, "Firefox/130").await.status(), StatusCode::OK);
+    let rows = server.auth.audit().query(&audit_query("protection_mismatch")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].detail.as_deref(), Some(r#"{"ended":false}"#));
     // A password change now needs a step-up.
     let res = b
         .http
