@@ -24,15 +24,20 @@
     show(data.login === true);
   }
 
+  // Where to go after login (forward auth sends people here with ?next=/their/page). The server
+  // accepts only a path on this site and answers with it.
+  const next = new URLSearchParams(location.search).get("next");
+
   $("login").addEventListener("submit", async (event) => {
     event.preventDefault();
     $("error").textContent = "";
-    const res = await call("POST", "/api/login", {
-      username: $("username").value,
-      password: $("password").value,
-    });
+    const body = { username: $("username").value, password: $("password").value };
+    if (next) body.next = next;
+    const res = await call("POST", "/api/login", body);
     if (res.ok) {
       $("password").value = "";
+      const data = await res.json().catch(() => ({}));
+      if (typeof data.next === "string") return location.assign(data.next);
       show(true);
       return;
     }
