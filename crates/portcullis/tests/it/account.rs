@@ -123,3 +123,20 @@ async fn a_request_past_the_deadline_answers_503() {
         problem(b.post("/api/login", json!({"username": "test", "password": "test"})).await, 503, "unavailable").await;
     assert_eq!(body["detail"], "the request timed out");
 }
+
+#[tokio::test]
+async fn with_first_user_admin_only_the_first_account_becomes_admin() {
+    let server = Server::with(|c| c.accounts.first_user_admin = true).await;
+    let store = server.auth.store();
+    let seeded = store.user_by_username("test").await.unwrap().unwrap();
+    assert!(store.delete_user(seeded.id).await.unwrap(), "start from an empty store");
+    let mut b = server.browser();
+    b.fetch_csrf().await;
+    for name in ["first", "second"] {
+        let res = b.post("/api/register", json!({"username": name, "password": "long enough pw"})).await;
+        assert_eq!(res.status(), 201);
+    }
+    let roles = |name: &'static str| async move { store.user_by_username(name).await.unwrap().unwrap().roles };
+    assert_eq!(roles("first").await, ["admin"]);
+    assert!(roles("second").await.is_empty());
+}
