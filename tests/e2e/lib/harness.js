@@ -472,3 +472,34 @@ export async function cookie(page, url, name) {
   const cookies = await page.context().cookies(url);
   return cookies.find((c) => c.name === name);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Additions for cross-site scenarios
+
+/**
+ * A browser context on a persistent profile (in the scenario's directory) whose preferences
+ * allow third-party cookies. Debian's Chromium 156 blocks them by default — in Playwright's
+ * ordinary contexts and in a fresh profile alike (the cookie is refused with blocked reason
+ * "UserPreferences") — so a cross-site cookie (SameSite=None) works only where the user allowed
+ * it. `options` are Playwright's context options (e.g. `ignoreHTTPSErrors`). Closed with the
+ * stack.
+ */
+Stack.prototype.thirdPartyCookieContext = async function thirdPartyCookieContext(options = {}) {
+  const profile = path.join(this.dir, "chromium-profile");
+  await mkdir(path.join(profile, "Default"), { recursive: true });
+  // cookie_controls_mode 0: "allow third-party cookies" in chrome://settings/cookies.
+  await writeFile(
+    path.join(profile, "Default", "Preferences"),
+    JSON.stringify({ profile: { cookie_controls_mode: 0, block_third_party_cookies: false } }),
+  );
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_BIN,
+    headless: true,
+    timeout: 30_000,
+    args: ["--no-sandbox", "--host-resolver-rules=MAP *.test 127.0.0.1"],
+    viewport: { width: 800, height: 560 },
+    ...options,
+  });
+  this.browsers.push(context);
+  return context;
+};
