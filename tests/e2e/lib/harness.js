@@ -135,6 +135,9 @@ export async function run(cmd, args, { input = "", timeout = 30_000 } = {}) {
   let output = "";
   child.stdout.on("data", (c) => (output += c));
   child.stderr.on("data", (c) => (output += c));
+  // A command that exits without reading its input (openssl) closes the pipe first: that EPIPE is
+  // not a failure; the exit code says how the command did.
+  child.stdin.on("error", () => {});
   child.stdin.end(input);
   const timer = setTimeout(() => child.kill("SIGKILL"), timeout);
   const [code, signal] = await once(child, "exit");
