@@ -14,13 +14,22 @@ use crate::store::{NewUser, Store, User};
 /// Longest username accepted anywhere, in characters.
 pub const MAX_USERNAME_CHARS: usize = 64;
 
-/// A successful password check.
+/// What a password check found.
 #[derive(Debug, Clone)]
-pub struct Verified {
-    /// The account.
-    pub user: User,
-    /// Its stored hash was legacy or outdated and has just been replaced with current argon2id.
-    pub rehashed: bool,
+pub enum Outcome {
+    /// The password matches an enabled account.
+    Verified {
+        /// The account.
+        user: User,
+        /// Its stored hash was legacy or outdated and has just been replaced with current
+        /// argon2id.
+        rehashed: bool,
+    },
+    /// Refused: unknown name, wrong password or disabled account, alike for the caller.
+    Refused {
+        /// The account the name belongs to, if any (for the audit row, never for the answer).
+        account: Option<User>,
+    },
 }
 
 /// Account operations over a store and the hash pool.
@@ -65,15 +74,15 @@ impl Accounts {
         &self.hasher
     }
 
-    /// The user if `username` and `password` match an enabled account, else `None`.
-    pub async fn authenticate(&self, username: &str, password: &Password) -> Result<Option<Verified>> {
-        let user = self.store.user_by_username(username).await?;
-        let usable = user.filter(|u| !u.disabled);
+    /// Checks `password` against the enabled account named `username`.
+    pub async fn authenticate(&self, username: &str, password: &Password) -> Result<Outcome> {
+        let account = self.store.user_by_username(username).await?;
         // Unknown and disabled users are checked against the dummy hash: same cost, same answer.
-        let stored = usable.as_ref().map(|u| u.password_hash.as_str());
+        let stored = account.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.as_str());
         let (ok, upgraded) = self.hasher.verify_upgrade(password, stored).await?;
-        let Some(mut user) = usable.filter(|_| ok) else {
-            return Ok(None);
+        let mut user = match account {
+            Some(user) if ok && !user.disabled => user,
+            account => return Ok(Outcome::Refused { account }),
         };
         let mut rehashed = false;
         if let Some(hash) = upgraded {
@@ -88,7 +97,7 @@ impl Accounts {
                 Err(e) => tracing::warn!(user = %user.id, error = %e, "could not store the upgraded password hash"),
             }
         }
-        Ok(Some(Verified { user, rehashed }))
+        Ok(Outcome::Verified { user, rehashed })
     }
 
     /// Registers an account after checking the password policy.
@@ -177,11 +186,6 @@ impl Accounts {
     /// An account by id.
     pub async fn get(&self, id: uuid::Uuid) -> Result<Option<User>> {
         Ok(self.store.user_by_id(id).await?)
-    }
-
-    /// An account by username, ignoring case.
-    pub async fn find(&self, username: &str) -> Result<Option<User>> {
-        Ok(self.store.user_by_username(username).await?)
     }
 
     /// Creates the accounts in `input` (CSV or JSON lines) with their password hashes as given,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::clock::SharedClock;
 use crate::error::Result;
-use crate::session::ClientInfo;
+use crate::session::{ClientInfo, LiveSession};
 use crate::store::{AuditQuery, AuditRecord, Store};
 
 /// Event names, stable for queries and alerting.
@@ -70,6 +70,12 @@ impl<'a> Subject<'a> {
     /// An account.
     pub fn user(id: Uuid, username: &'a str) -> Self {
         Self { user_id: Some(id), username: Some(username), session_id: None }
+    }
+
+    /// A live session and its account.
+    pub fn session(live: &'a LiveSession) -> Self {
+        let user = live.user();
+        Self::user(user.id, &user.username).in_session(live.record().public_id)
     }
 
     /// The same subject, about one session.

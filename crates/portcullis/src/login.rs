@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::account::{Accounts, Verified};
+use crate::account::{Accounts, Outcome};
 use crate::audit::{event, Audit, Subject};
 use crate::clock::SharedClock;
 use crate::error::Result;
@@ -92,10 +92,10 @@ impl Gate {
         self.limits.check_ip(ip_of(client), now).await?;
         self.limits.check_user(username, now).await?;
         self.limits.check_locked(username, now).await?;
-        let user = self.accounts.authenticate(username, password).await?;
+        let outcome = self.accounts.authenticate(username, password).await?;
         let now = self.clock.now();
-        match user {
-            Some(Verified { user, rehashed }) => {
+        match outcome {
+            Outcome::Verified { user, rehashed } => {
                 self.limits.record_success(username, now).await?;
                 if rehashed {
                     let detail = json!({ "purpose": purpose.as_str() });
@@ -104,12 +104,11 @@ impl Gate {
                 }
                 Ok(Some(user))
             }
-            None => {
+            Outcome::Refused { account } => {
                 let lock = self.limits.record_failure(username, now).await?;
                 // A name that matches no account is left out of the row: it is often a password
                 // typed into the wrong field.
-                let known = self.accounts.find(username).await?;
-                let subject = match &known {
+                let subject = match &account {
                     Some(user) => Subject::user(user.id, &user.username),
                     None => Subject::default(),
                 };

@@ -77,8 +77,7 @@ async fn from_cookie(parts: &Parts, state: &AppState) -> Result<Option<Arc<LiveS
         return Ok(Some(live));
     }
     let client = client_info(parts, state);
-    let user = live.user();
-    let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+    let subject = Subject::session(&live);
     state.audit.record(event::PROTECTION_MISMATCH, subject, Some(&client), json!({ "ended": strong })).await;
     Ok((!strong).then_some(live))
 }

@@ -35,8 +35,7 @@ pub(crate) async fn before(state: &AppState, req: Request) -> (Request, Restored
     let mut out = Vec::new();
     match state.sessions.restore(&cookie, client.clone()).await {
         Ok(Restore::Restored { secret, live, next_cookie }) => {
-            let user = live.user();
-            let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+            let subject = Subject::session(&live);
             state.audit.record(event::REMEMBER_RESTORED, subject, Some(&client), serde_json::Value::Null).await;
             let value = secret.encode();
             cookies::replace(&mut parts.headers, session_name, &value);

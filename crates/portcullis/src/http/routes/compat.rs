@@ -74,7 +74,7 @@ async fn login(
         state.sessions.revoke(&old.hash(), "relogin").await?;
     }
     let (secret, live) = state.sessions.create(&user, client.clone(), LoginMethod::Password).await?;
-    let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+    let subject = Subject::session(&live);
     let detail = serde_json::json!({ "method": "session", "remember": remember });
     state.audit.record(event::LOGIN_OK, subject, Some(&client), detail).await;
     // The seed's exact body, unless the client asked where to go next.
@@ -84,13 +84,15 @@ async fn login(
     };
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, state.cookies.session(secret.encode()));
-    if let Some(old) = cookies::read(&headers, state.cookies.remember_name()) {
+    // A series this browser had ends; a new one starts only when asked for.
+    let old_series = cookies::read(&headers, state.cookies.remember_name());
+    if let Some(old) = old_series {
         state.sessions.forget(old).await?;
     }
     if remember {
         let value = state.sessions.remember(user.id).await?;
         h.append(header::SET_COOKIE, state.cookies.remember(value, state.sessions.config().remember_for));
-    } else if cookies::read(&headers, state.cookies.remember_name()).is_some() {
+    } else if old_series.is_some() {
         h.append(header::SET_COOKIE, state.cookies.clear_remember());
     }
     Ok(response)
@@ -144,8 +146,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> R
         return Err(unauthenticated());
     };
     state.sessions.revoke(&hash, "logout").await?;
-    let user = live.user();
-    let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+    let subject = Subject::session(&live);
     state.audit.record(event::LOGOUT, subject, Some(client), serde_json::Value::Null).await;
     let mut response = json(StatusCode::OK, LOGOUT_TRUE);
     let h = response.headers_mut();

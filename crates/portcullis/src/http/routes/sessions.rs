@@ -31,11 +31,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/password", post(change_password))
 }
 
-fn subject(live: &LiveSession) -> Subject<'_> {
-    let user = live.user();
-    Subject::user(user.id, &user.username).in_session(live.record().public_id)
-}
-
 /// Proves the password again and returns the account, or 401 `invalid_credentials`.
 async fn confirm(
     state: &AppState,
@@ -92,7 +87,7 @@ async fn reauth(
             )
         }
     };
-    state.audit.record(event::REAUTH, subject(&live), Some(&client), serde_json::Value::Null).await;
+    state.audit.record(event::REAUTH, Subject::session(&live), Some(&client), serde_json::Value::Null).await;
     Ok(response)
 }
 
@@ -147,7 +142,7 @@ async fn revoke_one(
     let records = state.sessions.list(live.user().id).await?;
     let target = records.iter().find(|r| r.public_id == id).ok_or_else(not_found)?;
     state.sessions.revoke(&target.id_hash, "user_revoked").await?;
-    let who = Subject { session_id: Some(id), ..subject(&live) };
+    let who = Subject { session_id: Some(id), ..Subject::session(&live) };
     state.audit.record(event::SESSION_REVOKED, who, Some(&client), json!({ "by": "user" })).await;
     let mut response = json_value(StatusCode::OK, &json!({ "revoked": 1 }));
     if id == live.record().public_id && target.kind == SessionKind::Cookie {
@@ -167,7 +162,7 @@ async fn revoke_others(
     // A remember-me cookie elsewhere would bring one of them back: only this browser's stays.
     state.sessions.forget_remembered(user_id, cookies::read(&headers, state.cookies.remember_name())).await?;
     let detail = json!({ "by": "user", "others": ended });
-    state.audit.record(event::SESSION_REVOKED, subject(&live), Some(&client), detail).await;
+    state.audit.record(event::SESSION_REVOKED, Subject::session(&live), Some(&client), detail).await;
     Ok(json_value(StatusCode::OK, &json!({ "revoked": ended })))
 }
 
@@ -190,6 +185,6 @@ async fn change_password(
     let ended = state.sessions.revoke_user(user.id, Some(&live.record().id_hash), "password_changed").await?;
     state.sessions.forget_remembered(user.id, cookies::read(&headers, state.cookies.remember_name())).await?;
     let detail = json!({ "by": "user", "sessions_ended": ended });
-    state.audit.record(event::PASSWORD_CHANGED, subject(&live), Some(&client), detail).await;
+    state.audit.record(event::PASSWORD_CHANGED, Subject::session(&live), Some(&client), detail).await;
     Ok(json_value(StatusCode::OK, &json!({ "password_changed": true, "revoked": ended })))
 }

@@ -107,7 +107,7 @@ async fn login(
         return Err(Error::new(ErrorKind::InvalidCredentials, "wrong username or password").into());
     };
     let live = state.sessions.create_family(&user, client.clone()).await?;
-    let subject = Subject::user(user.id, &user.username).in_session(live.record().public_id);
+    let subject = Subject::session(&live);
     state.audit.record(event::LOGIN_OK, subject, Some(&client), json!({ "method": "token" })).await;
     issue(&state, &live, 0, Some("logged in"), next)
 }
