@@ -6,7 +6,8 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    AuditQuery, AuditRecord, NewUser, RememberRecord, Role, SessionKind, SessionRecord, Store, StoreError, UserPatch,
+    AuditQuery, AuditRecord, NewUser, RememberRecord, Role, SessionKind, SessionRecord, Store, StoreError, User,
+    UserPatch,
 };
 
 fn at(secs: i64) -> OffsetDateTime {
@@ -241,6 +242,86 @@ async fn audit(store: &dyn Store) {
     assert_eq!(store.query_audit(&q(&|_| {})).await.expect("rest").len(), 2);
 }
 
+async fn transfer(store: &dyn Store) {
+    let viewer =
+        Role { name: "viewer".into(), description: Some("reads".into()), permissions: vec!["post:read".into()] };
+    store.create_role(&viewer, at(0)).await.expect("role");
+    let copied = User {
+        id: Uuid::now_v7(),
+        username: "Jules".into(),
+        email: Some("j@x".into()),
+        password_hash: "pbkdf2:sha256:600000$salt$hash".into(),
+        disabled: true,
+        roles: vec!["viewer".into()],
+        permissions: vec!["post:read".into()],
+        created_at: at(-1000),
+        updated_at: at(-500),
+    };
+    store.import_user(&copied).await.expect("import");
+    assert_eq!(store.user_by_id(copied.id).await.expect("get"), Some(copied.clone()), "an exact copy");
+    let same_id = store.import_user(&User { username: "other".into(), ..copied.clone() }).await;
+    assert!(matches!(same_id, Err(StoreError::Conflict("user"))), "{same_id:?}");
+    let same_name = store.import_user(&User { id: Uuid::now_v7(), username: "JULES".into(), ..copied.clone() }).await;
+    assert!(matches!(same_name, Err(StoreError::Conflict("username"))), "{same_name:?}");
+    assert!(store.user_by_username("other").await.expect("lookup").is_none(), "a refused import leaves nothing");
+
+    let mut revoked = session(copied.id, 50, at(5));
+    (revoked.kind, revoked.remember, revoked.refresh_generation) = (SessionKind::Token, true, 3);
+    (revoked.revoked_at, revoked.rotated_at, revoked.fingerprint) = (Some(at(6)), Some(at(6)), None);
+    let mut same_time = session(copied.id, 51, at(5));
+    same_time.public_id = Uuid::from_u128(1);
+    let later = session(copied.id, 52, at(7));
+    for s in [&later, &revoked, &same_time] {
+        store.insert_session(s).await.expect("insert keeps every field");
+    }
+    let mut all = store.all_sessions().await.expect("all sessions");
+    all.retain(|s| s.user_id == copied.id);
+    assert_eq!(all, [same_time, revoked.clone(), later.clone()], "revoked too, by creation time then public id");
+    let twice = store.insert_session(&later).await;
+    assert!(matches!(twice, Err(StoreError::Conflict("session"))), "{twice:?}");
+
+    let series = |sel: &str| RememberRecord {
+        selector: sel.into(),
+        user_id: copied.id,
+        validator_hash: [3; 32],
+        previous_hash: Some([4; 32]),
+        rotated_at: Some(at(8)),
+        created_at: at(1),
+        expires_at: at(9),
+    };
+    store.insert_remember(&series("t2")).await.expect("insert");
+    store.insert_remember(&series("t1")).await.expect("insert");
+    let mut all = store.all_remember().await.expect("all remember");
+    all.retain(|r| r.user_id == copied.id);
+    assert_eq!(all, [series("t1"), series("t2")], "by selector");
+
+    let count = store.audit_count().await.expect("count");
+    let row = |id: i64, event: &str| AuditRecord {
+        id,
+        at: at(50),
+        event: event.into(),
+        user_id: Some(copied.id),
+        username: Some("Jules".into()),
+        session_id: Some(revoked.public_id),
+        ip: None,
+        user_agent: Some("ua".into()),
+        detail: None,
+    };
+    store.import_audit(&row(1000, "late")).await.expect("import");
+    store.import_audit(&row(500, "early")).await.expect("import");
+    let taken = store.import_audit(&row(1000, "again")).await;
+    assert!(matches!(taken, Err(StoreError::Conflict("audit row"))), "{taken:?}");
+    store.append_audit(&row(0, "appended")).await.expect("append");
+    let rows = store
+        .query_audit(&AuditQuery { user_id: Some(copied.id), limit: 10, ..AuditQuery::default() })
+        .await
+        .expect("query");
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0].id > 1000 && rows[0].event == "appended", "appends come after copied ids: {}", rows[0].id);
+    assert_eq!(rows[1..], [row(1000, "late"), row(500, "early")], "exact copies, ids kept");
+    assert_eq!(store.audit_count().await.expect("count"), count + 3);
+}
+
 /// Runs the whole suite against `store` (which must be empty).
 pub(crate) async fn run(store: Arc<dyn Store>) {
     users(store.as_ref()).await;
@@ -249,6 +330,7 @@ pub(crate) async fn run(store: Arc<dyn Store>) {
     accounts_admin(store.as_ref()).await;
     remember(store.as_ref()).await;
     audit(store.as_ref()).await;
+    transfer(store.as_ref()).await;
 }
 
 #[tokio::test]
@@ -262,4 +344,10 @@ async fn sqlite_conforms() {
 #[tokio::test]
 async fn sqlite_in_memory_conforms() {
     run(super::open("sqlite::memory:").await.expect("open")).await;
+}
+
+#[tokio::test]
+async fn postgres_conforms() {
+    let db = super::postgres::testing::TempDatabase::create().await.expect("temporary database");
+    run(super::open(&db.url).await.expect("open")).await;
 }

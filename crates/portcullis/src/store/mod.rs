@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub mod postgres;
+mod row;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -334,6 +336,30 @@ pub trait SessionStore: Send + Sync {
     async fn delete_expired_remember(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
+/// Whole-store reads and exact-copy writes, for moving every record from one backend to another.
+///
+/// Users and roles are read with [`UserStore::list_users`] and [`RoleStore::list_roles`], audit
+/// rows with [`AuditStore::query_audit`]; sessions and remember-me series are written with
+/// [`SessionStore::insert_session`] and [`RememberStore::insert_remember`], which already keep
+/// every field. Not carried over: a role's creation time and a session's revocation reason (no
+/// record type holds them, and nothing reads them back).
+#[async_trait]
+pub trait Transfer: Send + Sync {
+    /// Every session, revoked or expired included, by creation time then public id.
+    async fn all_sessions(&self) -> StoreResult<Vec<SessionRecord>>;
+    /// Every remember-me series, by selector.
+    async fn all_remember(&self) -> StoreResult<Vec<RememberRecord>>;
+    /// Inserts an account exactly as given: id, timestamps, disabled flag and roles
+    /// (`permissions` is ignored; roles grant them). [`StoreError::Conflict`] `"user"` when the id
+    /// is taken, `"username"` when the name is (ignoring case).
+    async fn import_user(&self, user: &User) -> StoreResult<()>;
+    /// Inserts an audit row keeping its id; later appends get larger ids.
+    /// [`StoreError::Conflict`] when the id is taken.
+    async fn import_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// How many audit rows there are.
+    async fn audit_count(&self) -> StoreResult<u64>;
+}
+
 /// Health of the backend.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -342,14 +368,17 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the server needs from one backend.
-pub trait Store: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + Health {}
+pub trait Store: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + Health + Transfer {}
 
-impl<T: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + Health> Store for T {}
+impl<T: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + Health + Transfer> Store for T {}
 
-/// Opens the backend named by `url` and applies its migrations.
+/// Opens the backend named by `url` (`sqlite:…`, `postgres://…` or `postgresql://…`) and applies
+/// its migrations.
 pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
     } else {
         Err(StoreError::Backend(format!("unsupported store URL scheme in `{url}`").into()))
     }

@@ -4,19 +4,21 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::row::{conflict_subject, contains_pattern, new_account, SessionRow, UserRow};
 use super::{
-    from_unix, to_unix, username_key, Health, NewUser, SessionKind, SessionRecord, SessionStore, StoreError,
-    StoreResult, User, UserPage, UserPatch, UserStore,
+    to_unix, username_key, Health, NewUser, SessionRecord, SessionStore, StoreError, StoreResult, User, UserPage,
+    UserPatch, UserStore,
 };
 
 mod audit;
 mod remember;
 mod roles;
+mod transfer;
 
 /// SQLite-backed store.
 #[derive(Debug, Clone)]
@@ -70,23 +72,60 @@ impl SqliteStore {
         .map_err(classify)
     }
 
-    async fn complete(&self, row: &SqliteRow) -> StoreResult<User> {
-        let mut user = user_from_row(row)?;
+    async fn complete(&self, row: UserRow) -> StoreResult<User> {
+        let mut user = User::try_from(row)?;
         user.roles = self.roles_of(user.id).await?;
         user.permissions = self.permissions_of(user.id).await?;
         Ok(user)
     }
 
-    async fn with_roles(&self, row: Option<SqliteRow>) -> StoreResult<Option<User>> {
+    /// Inserts an account with its roles, in one transaction.
+    async fn insert_account(&self, user: &User) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO users (id, username, username_key, email, password_hash, disabled, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.username)
+        .bind(username_key(&user.username))
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(user.disabled)
+        .bind(to_unix(user.created_at))
+        .bind(to_unix(user.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        for role in &user.roles {
+            sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?, ?)")
+                .bind(user.id.to_string())
+                .bind(role)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn with_roles(&self, row: Option<UserRow>) -> StoreResult<Option<User>> {
         match row {
-            Some(row) => Ok(Some(self.complete(&row).await?)),
+            Some(row) => Ok(Some(self.complete(row).await?)),
             None => Ok(None),
         }
+    }
+
+    async fn all_with_roles(&self, rows: Vec<UserRow>) -> StoreResult<Vec<User>> {
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            users.push(self.complete(row).await?);
+        }
+        Ok(users)
     }
 }
 
 const USER_COLUMNS: &str = "id, username, email, password_hash, disabled, created_at, updated_at";
-const SESSION_COLUMNS: &str = "id_hash, public_id, user_id, kind, created_at, last_seen_at, expires_at, \
+pub(super) const SESSION_COLUMNS: &str = "id_hash, public_id, user_id, kind, created_at, last_seen_at, expires_at, \
      fresh_until, remember, ip, user_agent, revoked_at, refresh_generation, rotated_at, fingerprint";
 
 pub(super) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -98,106 +137,27 @@ pub(super) fn classify(e: sqlx::Error) -> StoreError {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
             StoreError::Unreachable(Box::new(e))
         }
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            // SQLite names the columns only in the message: "UNIQUE constraint failed: users.id".
+            let columns = db.message().rsplit(": ").next().unwrap_or_default();
+            let table = columns.split('.').next().unwrap_or_default();
+            StoreError::Conflict(conflict_subject(table, columns.starts_with("users.username_key")))
+        }
         other => backend(other),
-    }
-}
-
-pub(super) fn parse_uuid(s: &str) -> StoreResult<Uuid> {
-    Uuid::parse_str(s).map_err(backend)
-}
-
-fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
-    Ok(User {
-        id: parse_uuid(row.try_get("id").map_err(classify)?)?,
-        username: row.try_get("username").map_err(classify)?,
-        email: row.try_get("email").map_err(classify)?,
-        password_hash: row.try_get("password_hash").map_err(classify)?,
-        disabled: row.try_get("disabled").map_err(classify)?,
-        roles: Vec::new(),
-        permissions: Vec::new(),
-        created_at: from_unix(row.try_get("created_at").map_err(classify)?)?,
-        updated_at: from_unix(row.try_get("updated_at").map_err(classify)?)?,
-    })
-}
-
-impl TryFrom<SqliteRow> for SessionRecord {
-    type Error = StoreError;
-
-    fn try_from(row: SqliteRow) -> StoreResult<Self> {
-        let hash: Vec<u8> = row.try_get("id_hash").map_err(classify)?;
-        let kind: String = row.try_get("kind").map_err(classify)?;
-        let revoked: Option<i64> = row.try_get("revoked_at").map_err(classify)?;
-        let rotated: Option<i64> = row.try_get("rotated_at").map_err(classify)?;
-        Ok(SessionRecord {
-            id_hash: hash.try_into().map_err(|_| StoreError::Backend("session hash is not 32 bytes".into()))?,
-            public_id: parse_uuid(row.try_get("public_id").map_err(classify)?)?,
-            user_id: parse_uuid(row.try_get("user_id").map_err(classify)?)?,
-            kind: SessionKind::parse(&kind)
-                .ok_or_else(|| StoreError::Backend(format!("unknown session kind {kind}").into()))?,
-            created_at: from_unix(row.try_get("created_at").map_err(classify)?)?,
-            last_seen_at: from_unix(row.try_get("last_seen_at").map_err(classify)?)?,
-            expires_at: from_unix(row.try_get("expires_at").map_err(classify)?)?,
-            fresh_until: from_unix(row.try_get("fresh_until").map_err(classify)?)?,
-            remember: row.try_get("remember").map_err(classify)?,
-            ip: row.try_get("ip").map_err(classify)?,
-            user_agent: row.try_get("user_agent").map_err(classify)?,
-            revoked_at: revoked.map(from_unix).transpose()?,
-            refresh_generation: row.try_get("refresh_generation").map_err(classify)?,
-            rotated_at: rotated.map(from_unix).transpose()?,
-            fingerprint: row.try_get("fingerprint").map_err(classify)?,
-        })
     }
 }
 
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn create_user(&self, new: NewUser, now: OffsetDateTime) -> StoreResult<User> {
-        let id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, username, username_key, email, password_hash, disabled, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(&new.username)
-        .bind(username_key(&new.username))
-        .bind(&new.email)
-        .bind(&new.password_hash)
-        .bind(to_unix(now))
-        .bind(to_unix(now))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Err(StoreError::Conflict("username")),
-            other => other.map_err(classify)?,
-        };
-        let mut roles = new.roles.clone();
-        roles.sort();
-        roles.dedup();
-        for role in &roles {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
-                .bind(id.to_string())
-                .bind(role)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-        }
-        tx.commit().await.map_err(classify)?;
-        Ok(User {
-            id,
-            username: new.username,
-            email: new.email,
-            password_hash: new.password_hash,
-            disabled: false,
-            roles,
-            permissions: self.permissions_of(id).await?,
-            created_at: from_unix(to_unix(now))?,
-            updated_at: from_unix(to_unix(now))?,
-        })
+        let mut user = new_account(new, now)?;
+        self.insert_account(&user).await?;
+        user.permissions = self.permissions_of(user.id).await?;
+        Ok(user)
     }
 
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        let row = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -206,7 +166,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?"))
+        let row = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?"))
             .bind(username_key(username))
             .fetch_optional(&self.pool)
             .await
@@ -226,30 +186,22 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username_key"))
+        let rows = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username_key"))
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
-        let mut users = Vec::with_capacity(rows.len());
-        for row in rows {
-            users.push(self.complete(&row).await?);
-        }
-        Ok(users)
+        self.all_with_roles(rows).await
     }
 
     async fn search_users(&self, search: Option<&str>, offset: u64, limit: u32) -> StoreResult<UserPage> {
-        // LIKE wildcards in the search text are matched literally.
-        let pattern = search.map(|s| {
-            let escaped = s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        let pattern = contains_pattern(search);
         let filter = "(?1 IS NULL OR username_key LIKE ?1 ESCAPE '\\' OR lower(email) LIKE ?1 ESCAPE '\\')";
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users WHERE {filter}"))
             .bind(&pattern)
             .fetch_one(&self.pool)
             .await
             .map_err(classify)?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY username_key LIMIT ?2 OFFSET ?3"
         ))
         .bind(&pattern)
@@ -258,10 +210,7 @@ impl UserStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?;
-        let mut users = Vec::with_capacity(rows.len());
-        for row in rows {
-            users.push(self.complete(&row).await?);
-        }
+        let users = self.all_with_roles(rows).await?;
         Ok(UserPage { users, total: u64::try_from(total).unwrap_or(0) })
     }
 
@@ -340,7 +289,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn session_by_hash(&self, id_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
-        sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = ?"))
+        sqlx::query_as::<_, SessionRow>(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = ?"))
             .bind(&id_hash[..])
             .fetch_optional(&self.pool)
             .await
@@ -395,7 +344,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn user_sessions(&self, user_id: Uuid, now: OffsetDateTime) -> StoreResult<Vec<SessionRecord>> {
-        sqlx::query(&format!(
+        sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? \
              ORDER BY created_at, public_id"
         ))

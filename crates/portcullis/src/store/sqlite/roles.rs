@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{classify, SqliteStore};
-use crate::store::{to_unix, Role, RoleStore, StoreError, StoreResult};
+use crate::store::row::roles_from_rows;
+use crate::store::{to_unix, Role, RoleStore, StoreResult};
 
 #[async_trait]
 impl RoleStore for SqliteStore {
@@ -16,30 +17,18 @@ impl RoleStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?;
-        let mut roles: Vec<Role> = Vec::new();
-        for (name, description, permission) in rows {
-            if roles.last().map(|r| r.name != name).unwrap_or(true) {
-                roles.push(Role { name, description, permissions: Vec::new() });
-            }
-            if let (Some(role), Some(permission)) = (roles.last_mut(), permission) {
-                role.permissions.push(permission);
-            }
-        }
-        Ok(roles)
+        Ok(roles_from_rows(rows))
     }
 
     async fn create_role(&self, role: &Role, now: OffsetDateTime) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        let inserted = sqlx::query("INSERT INTO roles (name, description, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO roles (name, description, created_at) VALUES (?, ?, ?)")
             .bind(&role.name)
             .bind(&role.description)
             .bind(to_unix(now))
             .execute(&mut *tx)
-            .await;
-        match inserted {
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Err(StoreError::Conflict("role")),
-            other => other.map_err(classify)?,
-        };
+            .await
+            .map_err(classify)?;
         for permission in &role.permissions {
             sqlx::query("INSERT OR IGNORE INTO role_permissions (role, permission) VALUES (?, ?)")
                 .bind(&role.name)
