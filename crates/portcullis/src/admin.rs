@@ -221,7 +221,7 @@ impl<'a> Console<'a> {
             self.sessions.forget_remembered(id, None).await?;
         }
         // Cached sessions carry the old roles and flag: drop them so they take effect now.
-        self.sessions.refresh_user(id);
+        self.sessions.refresh_user(id).await;
 
         let subject = Subject::user(after.id, &after.username);
         if before.roles != after.roles {
@@ -254,7 +254,7 @@ impl<'a> Console<'a> {
         if !self.store.delete_user(id).await? {
             return Err(no_such_user());
         }
-        self.sessions.refresh_user(id);
+        self.sessions.refresh_user(id).await;
         let detail = json!({ "by": actor.username, "sessions_ended": sessions_ended });
         self.audit
             .record(event::USER_DELETED, Subject::user(user.id, &user.username), Some(actor.client), detail)
@@ -328,7 +328,7 @@ impl<'a> Console<'a> {
         loop {
             let page = self.store.search_users(None, offset, HOLDER_SCAN_PAGE).await?;
             for user in page.users.iter().filter(|u| u.roles.iter().any(|r| r == role)) {
-                self.sessions.refresh_user(user.id);
+                self.sessions.refresh_user(user.id).await;
             }
             let seen = u64::try_from(page.users.len()).unwrap_or(u64::MAX);
             offset = offset.saturating_add(seen);

@@ -123,11 +123,23 @@ impl Default for RawServer {
 }
 
 /// `[store]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawStore {
-    /// `sqlite://PATH`; defaults to `portcullis.db` in the data directory.
+    /// `sqlite://PATH` (one instance) or `postgres://...` (several instances); defaults to
+    /// `portcullis.db` in the data directory.
     pub url: Option<String>,
+    /// `redis://host:port/db`: rate limits and lockout shared by every instance, and revocations
+    /// fanned out to every instance's session cache. Unset: both stay in this process.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    pub redis_prefix: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self { url: None, redis_url: None, redis_prefix: "portcullis:".into() }
+    }
 }
 
 /// `[session]`
@@ -280,7 +292,7 @@ impl Default for RawAccounts {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSpa {
-    /// Directory holding the SPA's `index.html` and assets; the built-in page when unset.
+    /// Directory holding the SPA's `index.html` and assets; the built-in SPA when unset.
     pub dir: Option<PathBuf>,
 }
 
@@ -348,6 +360,9 @@ impl RawConfig {
             if secret.is_some() {
                 *secret = Some("[redacted]".into());
             }
+        }
+        for url in [&mut shown.store.url, &mut shown.store.redis_url].into_iter().flatten() {
+            *url = redact_url_password(url);
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
@@ -447,8 +462,17 @@ impl RawConfig {
             .url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("portcullis.db").display()));
-        if !store_url.starts_with("sqlite:") {
-            p.push("store.url", "only sqlite:// URLs are supported");
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| store_url.starts_with(scheme)) {
+            p.push("store.url", "must be a sqlite:// or postgres:// URL");
+        }
+        let redis_url = self.store.redis_url.clone().filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url {
+            if let Err(e) = ::redis::Client::open(url.as_str()) {
+                p.push("store.redis_url", &format!("not a Redis URL: {e}"));
+            }
+        }
+        if self.store.redis_prefix.is_empty() || self.store.redis_prefix.len() > 64 {
+            p.push("store.redis_prefix", "must be 1 to 64 characters");
         }
         let csrf_key = match &self.secrets.csrf_key {
             Some(b64) => p.check("secrets.csrf_key", decode_key(b64)),
@@ -484,6 +508,8 @@ impl RawConfig {
             body_limit: usize::try_from(self.server.body_limit).unwrap_or(usize::MAX),
             request_timeout: request_timeout.unwrap_or(zero),
             store_url,
+            redis_url,
+            redis_prefix: self.store.redis_prefix.clone(),
             session: SessionConfig {
                 idle_timeout: idle.unwrap_or(zero),
                 absolute_timeout: absolute.unwrap_or(zero),
@@ -822,6 +848,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Store URL.
     pub store_url: String,
+    /// Redis shared by several instances, if any.
+    pub redis_url: Option<String>,
+    /// Prefix of Redis keys and channels.
+    pub redis_prefix: String,
     /// Session lifetimes.
     pub session: SessionConfig,
     /// Cookie attributes.
@@ -838,7 +868,7 @@ pub struct Config {
     pub first_user_admin: bool,
     /// Audit-log retention.
     pub audit_retention: Duration,
-    /// SPA directory, or the built-in page.
+    /// SPA directory, or the built-in SPA.
     pub spa_dir: Option<PathBuf>,
     /// Log as JSON lines.
     pub log_json: bool,
@@ -953,9 +983,29 @@ impl Config {
     }
 }
 
+/// `scheme://user:password@host/...` with the password replaced by `[redacted]`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let authority_end = url[scheme_end..].find(['/', '?', '#']).map_or(url.len(), |i| scheme_end + i);
+    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else { return url.to_owned() };
+    match url[scheme_end..at].find(':') {
+        Some(colon) => format!("{}[redacted]{}", &url[..scheme_end + colon + 1], &url[at..]),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_passwords_are_redacted() {
+        assert_eq!(redact_url_password("postgres://app:s3cret@db:5432/auth"), "postgres://app:[redacted]@db:5432/auth");
+        assert_eq!(redact_url_password("redis://:pw@cache/0"), "redis://:[redacted]@cache/0");
+        assert_eq!(redact_url_password("postgres://app@db/auth"), "postgres://app@db/auth");
+        assert_eq!(redact_url_password("sqlite:///data/p.db"), "sqlite:///data/p.db");
+        assert_eq!(redact_url_password("redis://cache/0?x=a@b"), "redis://cache/0?x=a@b");
+    }
 
     #[test]
     fn defaults_are_valid_and_secure() {

@@ -14,8 +14,10 @@
 //! | [`audit`] | security events to the store and to `tracing` |
 //! | [`admin`] | account, role and audit administration |
 //! | [`import`] | importing users with their existing password hashes |
+//! | [`migrate`] | copying a whole store into another, verified (`portcullis store migrate`) |
 //! | [`redirect`] | return-to (`next`) paths limited to this site |
-//! | [`store`] | object-safe storage traits; SQLite backend |
+//! | [`store`] | object-safe storage traits; SQLite and Postgres backends |
+//! | [`cluster`] | what instances share through Redis (limits, revocations); dependency health |
 //! | [`http`] | the router: seed-compatible `/api` routes, account, admin and token routes, guards, ops, SPA |
 //!
 //! # Embedding
@@ -47,6 +49,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod csrf;
 pub mod error;
@@ -54,6 +57,7 @@ pub mod http;
 pub mod import;
 pub mod limits;
 pub mod login;
+pub mod migrate;
 pub mod password;
 pub mod redirect;
 pub mod secrets;
@@ -73,6 +77,9 @@ pub use session::SessionManager;
 use crate::http::{cookies::CookieJar, spa::Spa, AppState, StateInner};
 use crate::password::PasswordHasherPool;
 use crate::store::Store;
+
+/// How often the store and Redis are checked while serving.
+const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A configured Portcullis instance.
 #[derive(Debug, Clone)]
@@ -138,18 +145,37 @@ impl Builder {
             }
             None => Spa::builtin(),
         };
-        let sessions = SessionManager::new(
+        let mut sessions = SessionManager::new(
             Arc::clone(&store),
             Arc::clone(&clock),
             config.session.clone(),
             config.token.idle_timeout,
             config.token.refresh_ttl,
         );
+        // While the store or a shared Redis is down, session checks answer 503 (fail closed).
+        let store_health = cluster::Dependency::up("store");
+        cluster::spawn_store_watch(Arc::clone(&store), Arc::clone(&store_health), HEALTH_EVERY);
+        let mut dependencies = vec![store_health];
+        let redis = match &config.redis_url {
+            Some(url) => Some(cluster::Redis::new(url, &config.redis_prefix)?),
+            None => None,
+        };
+        let limits = match &redis {
+            Some(redis) => {
+                let fanout = cluster::Fanout::start(redis.clone(), sessions.fanout_sink(), HEALTH_EVERY * 2).await;
+                sessions = sessions.with_fanout(fanout);
+                dependencies.push(Arc::clone(redis.health()));
+                let backend = Arc::new(cluster::RedisLimits::new(redis.clone(), &config.limits));
+                limits::Limits::with_backend(config.limits.clone(), backend)
+            }
+            None => limits::Limits::new(config.limits.clone()),
+        };
+        let sessions = sessions.with_dependencies(dependencies);
         let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone());
         let tokens =
             token::TokenService::new(config.token.clone(), Arc::clone(&clock), &secrets.jwt_keys, secrets.refresh_key)?;
         let audit = audit::Audit::new(Arc::clone(&store), Arc::clone(&clock));
-        let limits = Arc::new(limits::Limits::new(config.limits.clone()));
+        let limits = Arc::new(limits);
         let gate = login::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock));
         Ok(Portcullis {
             state: AppState::new(StateInner {
@@ -164,6 +190,7 @@ impl Builder {
                 spa,
                 audit,
                 gate,
+                redis,
             }),
         })
     }

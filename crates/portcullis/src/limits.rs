@@ -42,8 +42,8 @@
 //! (`[proxy] trusted`), in which case `X-Forwarded-For` names it.
 
 mod config;
-mod lockout;
-mod memory;
+pub(crate) mod lockout;
+pub(crate) mod memory;
 mod proxy;
 
 use std::fmt;
@@ -252,9 +252,54 @@ mod tests {
     const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
     const MIN: Duration = Duration::from_secs(60);
 
-    fn limits() -> Limits {
-        Limits::new(LimitsConfig::default())
+    /// Where a scenario keeps its state: this process, or a Redis of the test's own.
+    enum Backend {
+        Memory,
+        Redis(crate::cluster::testing::TestRedis),
     }
+
+    impl Backend {
+        fn limits(&self, config: LimitsConfig) -> Limits {
+            match self {
+                Backend::Memory => Limits::new(config),
+                Backend::Redis(server) => {
+                    let redis = crate::cluster::Redis::new(&server.url(), "test:").expect("redis url");
+                    let backend = Arc::new(crate::cluster::RedisLimits::new(redis, &config));
+                    Limits::with_backend(config, backend)
+                }
+            }
+        }
+    }
+
+    /// Every scenario runs on both backends, so they cannot drift apart.
+    macro_rules! on_every_backend {
+        ($($name:ident),* $(,)?) => {
+            mod in_memory {
+                $(#[tokio::test]
+                async fn $name() {
+                    super::$name(&super::Backend::Memory).await;
+                })*
+            }
+            mod in_redis {
+                $(#[tokio::test]
+                async fn $name() {
+                    super::$name(&super::Backend::Redis(crate::cluster::testing::TestRedis::start())).await;
+                })*
+            }
+        };
+    }
+
+    on_every_backend!(
+        the_ip_bucket_allows_its_burst_then_refills,
+        an_ipv6_slash_64_is_one_client,
+        the_user_bucket_ignores_case,
+        disabled_limits_allow_everything,
+        five_failures_in_ten_minutes_lock_for_ten_minutes,
+        failures_outside_the_window_do_not_count,
+        ten_failures_in_an_hour_lock_for_an_hour,
+        twenty_failures_in_a_day_lock_for_a_day,
+        success_resets_only_the_shortest_window
+    );
 
     fn at(secs: u64) -> OffsetDateTime {
         T0 + Duration::from_secs(secs)
@@ -278,9 +323,8 @@ mod tests {
         last
     }
 
-    #[tokio::test]
-    async fn the_ip_bucket_allows_its_burst_then_refills() {
-        let l = limits();
+    async fn the_ip_bucket_allows_its_burst_then_refills(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
         for _ in 0..20 {
             l.check_ip(ip("203.0.113.5"), T0).await.expect("within the burst");
         }
@@ -302,9 +346,8 @@ mod tests {
         l.check_ip(None, T0).await.expect("no address");
     }
 
-    #[tokio::test]
-    async fn an_ipv6_slash_64_is_one_client() {
-        let l = limits();
+    async fn an_ipv6_slash_64_is_one_client(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
         for i in 0..20 {
             l.check_ip(ip(&format!("2001:db8:1:2::{i:x}")), T0).await.expect("burst");
         }
@@ -314,9 +357,8 @@ mod tests {
         assert_eq!(ip_key("::ffff:192.0.2.1".parse().expect("mapped")), "192.0.2.1".parse::<IpAddr>().expect("v4"));
     }
 
-    #[tokio::test]
-    async fn the_user_bucket_ignores_case() {
-        let l = limits();
+    async fn the_user_bucket_ignores_case(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
         for name in ["alice", "Alice", "ALICE", "aLiCe", "alicE"] {
             l.check_user(name, T0).await.expect("burst of 5");
         }
@@ -326,12 +368,11 @@ mod tests {
         l.check_user("alice", at(12)).await.expect("refilled one");
     }
 
-    #[tokio::test]
-    async fn disabled_limits_allow_everything() {
+    async fn disabled_limits_allow_everything(b: &Backend) {
         let mut config = LimitsConfig::default();
         config.enabled = false;
         config.lockout = LockoutPolicy::new(false, config.lockout.windows().to_vec());
-        let l = Limits::new(config);
+        let l = b.limits(config);
         for _ in 0..100 {
             l.check_ip(ip("203.0.113.5"), T0).await.expect("off");
             l.check_user("alice", T0).await.expect("off");
@@ -340,9 +381,8 @@ mod tests {
         l.check_locked("alice", at(60)).await.expect("never locked");
     }
 
-    #[tokio::test]
-    async fn five_failures_in_ten_minutes_lock_for_ten_minutes() {
-        let l = limits();
+    async fn five_failures_in_ten_minutes_lock_for_ten_minutes(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
         assert_eq!(fail(&l, "alice", 0, 4).await, None);
         l.check_locked("alice", at(3)).await.expect("4 failures");
         let lock = fail(&l, "Alice", 500, 1).await.expect("the 5th within 10m");
@@ -354,9 +394,8 @@ mod tests {
         l.check_locked("bob", at(500)).await.expect("other accounts are not locked");
     }
 
-    #[tokio::test]
-    async fn failures_outside_the_window_do_not_count() {
-        let l = limits();
+    async fn failures_outside_the_window_do_not_count(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
         fail(&l, "alice", 0, 4).await;
         // From 600s on, each new failure pushes an old one out of (now - 10m, now].
         assert_eq!(fail(&l, "alice", 600, 4).await, None);
@@ -365,9 +404,8 @@ mod tests {
         assert!(fail(&l, "alice", 604, 1).await.is_some());
     }
 
-    #[tokio::test]
-    async fn ten_failures_in_an_hour_lock_for_an_hour() {
-        let l = limits();
+    async fn ten_failures_in_an_hour_lock_for_an_hour(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
         // Blocks of four, 11 minutes apart: the 10m rule never sees five.
         assert_eq!(fail(&l, "alice", 0, 4).await, None);
         assert_eq!(fail(&l, "alice", 660, 4).await, None);
@@ -380,9 +418,8 @@ mod tests {
         l.check_locked("alice", at(1321 + 3600)).await.expect("lifted after an hour");
     }
 
-    #[tokio::test]
-    async fn twenty_failures_in_a_day_lock_for_a_day() {
-        let l = limits();
+    async fn twenty_failures_in_a_day_lock_for_a_day(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
         // Blocks of four, 61 minutes apart: neither shorter rule sees enough.
         for block in 0..4 {
             assert_eq!(fail(&l, "alice", block * 3660, 4).await, None);
@@ -397,9 +434,8 @@ mod tests {
         l.check_locked("alice", at(last + 86_400)).await.expect("lifted after a day");
     }
 
-    #[tokio::test]
-    async fn success_resets_only_the_shortest_window() {
-        let l = limits();
+    async fn success_resets_only_the_shortest_window(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
         fail(&l, "alice", 0, 4).await;
         l.record_success("alice", at(10)).await.expect("success");
         // Four more: without the reset these would make 8 within 10m.

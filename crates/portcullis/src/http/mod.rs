@@ -57,6 +57,8 @@ pub struct StateInner {
     pub audit: crate::audit::Audit,
     /// Rate limits, lockout and audit around password checks.
     pub gate: crate::login::Gate,
+    /// The Redis shared with other instances, if configured.
+    pub redis: Option<crate::cluster::Redis>,
 }
 
 impl AppState {

@@ -126,8 +126,67 @@ impl FailureLog {
     }
 }
 
+impl FailureLog {
+    /// A compact text form for a shared backend: `forgiven|lock|failures`, times in Unix
+    /// nanoseconds, `-` for none.
+    pub(crate) fn encode(&self) -> String {
+        let nanos = |t: OffsetDateTime| t.unix_timestamp_nanos().to_string();
+        let forgiven = self.forgiven_until.map_or_else(|| "-".to_owned(), nanos);
+        let lock = self.lock.map_or_else(
+            || "-".to_owned(),
+            |l| format!("{},{},{}", nanos(l.until), l.window.failures, l.window.within.as_millis()),
+        );
+        let failures: Vec<String> = self.failures.iter().map(|&t| nanos(t)).collect();
+        format!("{forgiven}|{lock}|{}", failures.join(","))
+    }
+
+    /// Parses [`FailureLog::encode`]'s form; `None` when it is not that.
+    pub(crate) fn decode(s: &str) -> Option<Self> {
+        fn time(s: &str) -> Option<OffsetDateTime> {
+            OffsetDateTime::from_unix_timestamp_nanos(s.parse().ok()?).ok()
+        }
+        let mut parts = s.split('|');
+        let (forgiven, lock, failures) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let forgiven_until = if forgiven == "-" { None } else { Some(time(forgiven)?) };
+        let lock = if lock == "-" {
+            None
+        } else {
+            let mut l = lock.split(',');
+            let until = time(l.next()?)?;
+            let failures = l.next()?.parse().ok()?;
+            let within = Duration::from_millis(l.next()?.parse().ok()?);
+            Some(Lock { until, window: LockoutWindow { failures, within } })
+        };
+        let failures = if failures.is_empty() {
+            VecDeque::new()
+        } else {
+            failures.split(',').map(time).collect::<Option<VecDeque<_>>>()?
+        };
+        Some(Self { failures, forgiven_until, lock })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_text_form_round_trips() {
+        let p = policy();
+        let mut log = FailureLog::default();
+        assert_eq!(FailureLog::decode(&log.encode()).map(|l| l.encode()), Some(log.encode()));
+        fail(&mut log, &p, T0 + Duration::from_millis(1500), 6);
+        log.record_success(T0 + MIN);
+        let back = FailureLog::decode(&log.encode()).expect("decodes");
+        assert_eq!(back.failures, log.failures);
+        assert_eq!(back.forgiven_until, log.forgiven_until);
+        assert_eq!(back.lock, log.lock);
+        for junk in ["", "-|-", "x|-|", "-|-|1,a", "-|1,2|", "-|-|-|"] {
+            assert!(FailureLog::decode(junk).is_none(), "{junk}");
+        }
+    }
+
     use super::*;
 
     const MIN: Duration = Duration::from_secs(60);

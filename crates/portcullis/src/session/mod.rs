@@ -10,7 +10,8 @@
 //!
 //! The client holds a 256-bit random secret ([`SessionSecret`]); the store keeps only its SHA-256,
 //! so a leaked database does not hand out live sessions. Validation is answered from an
-//! in-process cache keyed by that hash; revocation drops the entry at once.
+//! in-process cache keyed by that hash; revocation drops the entry at once, and with a shared
+//! Redis ([`crate::cluster::Fanout`]) on every other instance too.
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -26,6 +27,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
+use crate::cluster::{Dependency, Fanout, Invalidation};
 use crate::config::SessionConfig;
 use crate::error::Result;
 use crate::store::{SessionKind, SessionRecord, Store, User};
@@ -201,6 +203,10 @@ pub struct SessionManager {
     token_ttl: StdDuration,
     touch_secs: i64,
     cache: Cache<[u8; 32], Arc<LiveSession>>,
+    /// Revocations shared with other instances.
+    fanout: Option<Fanout>,
+    /// Services whose outage makes session checks answer 503 rather than trust stale state.
+    dependencies: Arc<[Arc<Dependency>]>,
 }
 
 impl fmt::Debug for SessionManager {
@@ -235,6 +241,41 @@ impl SessionManager {
             touch_secs: secs(config.touch_interval),
             config,
             cache,
+            fanout: None,
+            dependencies: Arc::from([]),
+        }
+    }
+
+    /// Session checks answer 503 `unavailable` while any of `dependencies` is down.
+    pub fn with_dependencies(mut self, dependencies: Vec<Arc<Dependency>>) -> Self {
+        self.dependencies = dependencies.into();
+        self
+    }
+
+    /// Shares revocations with other instances through `fanout`.
+    pub fn with_fanout(mut self, fanout: Fanout) -> Self {
+        self.fanout = Some(fanout);
+        self
+    }
+
+    /// What a [`Fanout`] calls with every revocation heard: drops it from this cache.
+    pub fn fanout_sink(&self) -> crate::cluster::Sink {
+        let cache = self.cache.clone();
+        Arc::new(move |what| match what {
+            Some(Invalidation::Session(hash)) => cache.invalidate(&hash),
+            Some(Invalidation::User(user_id)) => drop_user(&cache, user_id),
+            None => cache.invalidate_all(),
+        })
+    }
+
+    /// Drops `what` here and on every other instance.
+    async fn drop_everywhere(&self, what: Invalidation) {
+        match what {
+            Invalidation::Session(hash) => self.cache.invalidate(&hash),
+            Invalidation::User(user_id) => drop_user(&self.cache, user_id),
+        }
+        if let Some(fanout) = &self.fanout {
+            fanout.publish(what).await;
         }
     }
 
@@ -312,6 +353,9 @@ impl SessionManager {
     /// This is the hot path: one cache lookup, a few atomics, and a store write at most once
     /// per touch interval.
     pub async fn validate(&self, id_hash: &[u8; 32]) -> Result<Option<Arc<LiveSession>>> {
+        for dependency in self.dependencies.iter() {
+            dependency.check()?;
+        }
         let live = match self.cache.get(id_hash) {
             Some(live) => live,
             None => match self.load(id_hash).await? {
@@ -360,7 +404,7 @@ impl SessionManager {
     pub async fn revoke(&self, id_hash: &[u8; 32], reason: &str) -> Result<bool> {
         // Store first, cache after: a request racing the revocation cannot reload a live copy.
         let done = self.store.revoke_session(id_hash, self.clock.now(), reason).await?;
-        self.cache.invalidate(id_hash);
+        self.drop_everywhere(Invalidation::Session(*id_hash)).await;
         Ok(done)
     }
 
@@ -369,7 +413,7 @@ impl SessionManager {
     pub async fn revoke_user(&self, user_id: Uuid, keep: Option<&[u8; 32]>, reason: &str) -> Result<usize> {
         let hashes = self.store.revoke_user_sessions(user_id, keep, self.clock.now(), reason).await?;
         for hash in &hashes {
-            self.cache.invalidate(hash);
+            self.drop_everywhere(Invalidation::Session(*hash)).await;
         }
         Ok(hashes.len())
     }
@@ -380,12 +424,10 @@ impl SessionManager {
     }
 
     /// Drops a user's cached sessions so the next request re-reads the account (new roles, a
-    /// disabled flag). Admin operations only: it walks the cache.
-    pub fn refresh_user(&self, user_id: Uuid) {
-        let stale: Vec<_> = self.cache.iter().filter(|(_, live)| live.user.id == user_id).map(|(k, _)| *k).collect();
-        for key in stale {
-            self.cache.invalidate(&key);
-        }
+    /// disabled flag), here and on every other instance. Admin operations only: it walks the
+    /// cache.
+    pub async fn refresh_user(&self, user_id: Uuid) {
+        self.drop_everywhere(Invalidation::User(user_id)).await;
     }
 
     /// Step-up for a cookie session: a new secret (session-fixation mitigation at a privilege
@@ -397,7 +439,7 @@ impl SessionManager {
         if !self.store.rekey_session(&old, &secret.hash(), until).await? {
             return Ok(None);
         }
-        self.cache.invalidate(&old);
+        self.drop_everywhere(Invalidation::Session(old)).await;
         Ok(Some((secret, until)))
     }
 
@@ -409,6 +451,7 @@ impl SessionManager {
             return Ok(None);
         }
         live.fresh_until.store(until.unix_timestamp(), Ordering::Relaxed);
+        self.publish(Invalidation::Session(live.record.id_hash)).await;
         Ok(Some(until))
     }
 
@@ -422,7 +465,15 @@ impl SessionManager {
         }
         let at = OffsetDateTime::from_unix_timestamp(now).unwrap_or(live.record.created_at);
         self.store.set_fresh_until(&live.record.id_hash, at).await?;
+        self.publish(Invalidation::Session(live.record.id_hash)).await;
         Ok(true)
+    }
+
+    /// Tells other instances only (this one's cached copy is already up to date).
+    async fn publish(&self, what: Invalidation) {
+        if let Some(fanout) = &self.fanout {
+            fanout.publish(what).await;
+        }
     }
 
     /// The session configuration.
@@ -455,6 +506,13 @@ impl SessionManager {
     /// The clock.
     pub(crate) fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+}
+
+fn drop_user(cache: &Cache<[u8; 32], Arc<LiveSession>>, user_id: Uuid) {
+    let stale: Vec<_> = cache.iter().filter(|(_, live)| live.user.id == user_id).map(|(k, _)| *k).collect();
+    for key in stale {
+        cache.invalidate(&key);
     }
 }
 

@@ -11,6 +11,7 @@ mod admin;
 mod audit;
 mod authz;
 mod bad_input;
+mod cluster;
 mod cookies;
 mod cors;
 mod csrf;

@@ -1,0 +1,255 @@
+//! Copying everything from one store to another (`portcullis store migrate`), e.g. from the
+//! embedded SQLite file to Postgres when one instance becomes several.
+//!
+//! The target must be empty (its migrations applied, nothing else): the copy never merges, so it
+//! cannot overwrite or lose anything already there. Accounts keep their ids, so sessions,
+//! remember-me series and audit rows still point at them; audit rows keep their ids too. After
+//! the copy every kind of record is read back from both stores and compared, field by field.
+//!
+//! Stop the instances writing to the source first: a login made during the copy may be missed.
+
+use std::fmt;
+
+use crate::store::{AuditQuery, AuditRecord, Store, StoreError, StoreResult};
+
+/// How many of each kind were copied (and found equal on both sides afterwards).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Copied {
+    /// Roles (with their permissions).
+    pub roles: u64,
+    /// Accounts (with their roles).
+    pub users: u64,
+    /// Sessions and refresh-token families, revoked ones included.
+    pub sessions: u64,
+    /// Remember-me series.
+    pub remember: u64,
+    /// Audit-log rows.
+    pub audit: u64,
+}
+
+impl fmt::Display for Copied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} roles, {} users, {} sessions, {} remember-me series, {} audit rows",
+            self.roles, self.users, self.sessions, self.remember, self.audit
+        )
+    }
+}
+
+/// Why a copy stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The target already holds data.
+    #[error("the target store is not empty ({0}); migrate into a new database")]
+    TargetNotEmpty(String),
+    /// A store call failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Read back, the target differs from the source.
+    #[error("verification failed: {0}")]
+    Mismatch(String),
+}
+
+/// Audit rows read per page.
+const PAGE: u32 = 1000;
+
+/// Copies every record of `from` into the empty `to`, then verifies the copy.
+pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, MigrateError> {
+    ensure_empty(to).await?;
+    let mut copied = Copied::default();
+
+    // Roles first: accounts name them. The target's migrations seed built-in roles (`admin`),
+    // which take the source's permissions.
+    let existing: Vec<String> = to.list_roles().await?.into_iter().map(|r| r.name).collect();
+    let now = time::OffsetDateTime::now_utc();
+    for role in from.list_roles().await? {
+        if existing.contains(&role.name) {
+            to.set_role_permissions(&role.name, &role.permissions).await?;
+        } else {
+            to.create_role(&role, now).await?;
+        }
+        copied.roles += 1;
+    }
+    for user in from.list_users().await? {
+        to.import_user(&user).await?;
+        copied.users += 1;
+    }
+    for session in from.all_sessions().await? {
+        to.insert_session(&session).await?;
+        copied.sessions += 1;
+    }
+    for series in from.all_remember().await? {
+        to.insert_remember(&series).await?;
+        copied.remember += 1;
+    }
+    let mut before_id = None;
+    loop {
+        let page = audit_page(from, before_id).await?;
+        for row in &page {
+            to.import_audit(row).await?;
+        }
+        copied.audit += page.len() as u64;
+        match page.last() {
+            Some(oldest) if page.len() == PAGE as usize => before_id = Some(oldest.id),
+            _ => break,
+        }
+    }
+
+    verify(from, to).await?;
+    Ok(copied)
+}
+
+async fn ensure_empty(to: &dyn Store) -> Result<(), MigrateError> {
+    let users = to.list_users().await?.len();
+    let sessions = to.all_sessions().await?.len();
+    let audit = to.audit_count().await?;
+    if users + sessions > 0 || audit > 0 {
+        return Err(MigrateError::TargetNotEmpty(format!("{users} users, {sessions} sessions, {audit} audit rows")));
+    }
+    Ok(())
+}
+
+async fn audit_page(store: &dyn Store, before_id: Option<i64>) -> StoreResult<Vec<AuditRecord>> {
+    store.query_audit(&AuditQuery { before_id, limit: PAGE, ..AuditQuery::default() }).await
+}
+
+/// Reads every kind of record back from both stores and compares them.
+pub async fn verify(from: &dyn Store, to: &dyn Store) -> Result<(), MigrateError> {
+    same("roles", from.list_roles().await?, to.list_roles().await?)?;
+    same("users", from.list_users().await?, to.list_users().await?)?;
+    same("sessions", from.all_sessions().await?, to.all_sessions().await?)?;
+    same("remember-me series", from.all_remember().await?, to.all_remember().await?)?;
+    same("audit row count", from.audit_count().await?, to.audit_count().await?)?;
+    let mut before_id = None;
+    loop {
+        let page = audit_page(from, before_id).await?;
+        same("audit rows", &page, &audit_page(to, before_id).await?)?;
+        match page.last() {
+            Some(oldest) if page.len() == PAGE as usize => before_id = Some(oldest.id),
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn same<T: PartialEq + fmt::Debug>(what: &str, source: T, target: T) -> Result<(), MigrateError> {
+    if source == target {
+        return Ok(());
+    }
+    // Name the first difference rather than dumping both sides.
+    let source = format!("{source:#?}");
+    let target = format!("{target:#?}");
+    let line = source.lines().zip(target.lines()).position(|(a, b)| a != b).unwrap_or(0);
+    let at = |text: &str| text.lines().nth(line).unwrap_or("").trim().to_owned();
+    Err(MigrateError::Mismatch(format!("{what} differ: source has `{}`, target has `{}`", at(&source), at(&target))))
+}
+
+#[cfg(test)]
+mod tests {
+    use time::{Duration, OffsetDateTime};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::postgres::testing::TempDatabase;
+    use crate::store::{NewUser, RememberRecord, Role, SessionKind, SessionRecord};
+
+    /// A SQLite store with some of everything: a custom role, two accounts, a live and a revoked
+    /// session, a remember-me series and more audit rows than one page.
+    async fn populated() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).await.expect("open");
+        let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        let role =
+            Role { name: "editor".into(), description: Some("edits".into()), permissions: vec!["posts:write".into()] };
+        store.create_role(&role, t0).await.expect("role");
+        let mut users = Vec::new();
+        for name in ["alice", "Bob"] {
+            let new = NewUser {
+                username: name.into(),
+                email: Some(format!("{name}@example.com")),
+                password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+                roles: vec!["editor".into(), "admin".into()],
+            };
+            users.push(store.create_user(new, t0).await.expect("user"));
+        }
+        for (seed, revoked) in [(1u8, None), (2, Some(t0 + Duration::minutes(5)))] {
+            let session = SessionRecord {
+                id_hash: [seed; 32],
+                public_id: Uuid::now_v7(),
+                user_id: users[0].id,
+                kind: if seed == 1 { SessionKind::Cookie } else { SessionKind::Token },
+                created_at: t0,
+                last_seen_at: t0 + Duration::minutes(1),
+                expires_at: t0 + Duration::hours(24),
+                fresh_until: t0 + Duration::minutes(10),
+                remember: seed == 1,
+                ip: Some("192.0.2.1".into()),
+                user_agent: Some("test".into()),
+                revoked_at: revoked,
+                refresh_generation: i64::from(seed),
+                rotated_at: revoked,
+                fingerprint: None,
+            };
+            store.insert_session(&session).await.expect("session");
+        }
+        let series = RememberRecord {
+            selector: "sel".into(),
+            user_id: users[1].id,
+            validator_hash: [3; 32],
+            previous_hash: Some([4; 32]),
+            rotated_at: Some(t0),
+            created_at: t0,
+            expires_at: t0 + Duration::days(30),
+        };
+        store.insert_remember(&series).await.expect("remember");
+        for i in 0..(PAGE as i64 + 5) {
+            let row = AuditRecord {
+                id: 0,
+                at: t0 + Duration::seconds(i),
+                event: "login_ok".into(),
+                user_id: Some(users[usize::from(i % 2 == 0)].id),
+                username: None,
+                session_id: None,
+                ip: Some("192.0.2.1".into()),
+                user_agent: None,
+                detail: Some(format!("{{\"n\":{i}}}")),
+            };
+            store.append_audit(&row).await.expect("audit");
+        }
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn everything_is_copied_and_verified() {
+        let (_dir, source) = populated().await;
+        let db = TempDatabase::create().await.expect("database");
+        let target = crate::store::open(&db.url).await.expect("open target");
+        let copied = copy(source.as_ref(), target.as_ref()).await.expect("copied");
+        // admin (seeded on both) and editor.
+        assert_eq!(copied, Copied { roles: 2, users: 2, sessions: 2, remember: 1, audit: u64::from(PAGE) + 5 });
+        // New rows on the target carry on after the copied ones.
+        let next = AuditRecord {
+            id: 0,
+            event: "after".into(),
+            ..source.query_audit(&AuditQuery { limit: 1, ..Default::default() }).await.expect("q")[0].clone()
+        };
+        target.append_audit(&next).await.expect("append");
+        let newest = target.query_audit(&AuditQuery { limit: 1, ..Default::default() }).await.expect("q");
+        assert_eq!((newest[0].event.as_str(), newest[0].id), ("after", i64::from(PAGE) + 6));
+    }
+
+    #[tokio::test]
+    async fn a_target_with_data_is_refused_and_a_difference_is_named() {
+        let (_dir, source) = populated().await;
+        let db = TempDatabase::create().await.expect("database");
+        let target = crate::store::open(&db.url).await.expect("open target");
+        copy(source.as_ref(), target.as_ref()).await.expect("first copy");
+        let again = copy(source.as_ref(), target.as_ref()).await.expect_err("not empty");
+        assert!(matches!(again, MigrateError::TargetNotEmpty(_)), "{again}");
+        // A change on one side only is caught by the verification.
+        let alice = source.user_by_username("alice").await.expect("q").expect("alice");
+        source.set_password_hash(alice.id, "changed", alice.updated_at).await.expect("set");
+        let differs = verify(source.as_ref(), target.as_ref()).await.expect_err("differs");
+        assert!(differs.to_string().contains("users differ") && differs.to_string().contains("changed"), "{differs}");
+    }
+}
