@@ -12,7 +12,7 @@
 # machine that gets slower or faster during the run affects both sides alike.
 #
 # Usage: bench/run.sh [--duration 10s] [--runs 3] [--warmup 2s] [--skip-build]
-#                     [--out FILE]
+#                     [--out FILE] [--store sqlite|postgres]
 #
 # Progress goes to stderr; the table and the summary line go to stdout.
 
@@ -37,6 +37,10 @@ DURATION=10s
 RUNS=3
 WARMUP=2s
 SKIP_BUILD=0
+STORE=sqlite
+# --store postgres: a database made for the run on this server, dropped at exit.
+PG_ADMIN_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}"
+PG_DB=""
 
 READY_TIMEOUT_S=30
 MAX_RUN_S=600
@@ -65,6 +69,8 @@ Usage: bench/run.sh [options]
   --warmup D     unrecorded warm-up run per scenario, 0s to skip (default 2s)
   --skip-build   use the release binaries already in $CARGO_TARGET_DIR
   --out FILE     where to write the JSON results (default bench/results/latest.json)
+  --store S      sqlite (the embedded default) or postgres (a fresh database on
+                 $BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432)
   -h, --help     this text
 
 CARGO_TARGET_DIR defaults to /var/cache/portcullis-target.
@@ -127,6 +133,15 @@ parse_args() {
             SKIP_BUILD=1
             shift
             ;;
+        --store)
+            (($# >= 2)) || die "--store needs a value"
+            STORE=$2
+            shift 2
+            ;;
+        --store=*)
+            STORE=${1#*=}
+            shift
+            ;;
         -h | --help)
             usage
             exit 0
@@ -149,6 +164,7 @@ parse_args() {
         die "--runs must be an integer between 1 and 20"
     fi
     RUNS=$((10#$RUNS))
+    [[ $STORE == sqlite || $STORE == postgres ]] || die "--store must be sqlite or postgres"
 }
 
 # ---------------------------------------------------------------------------
@@ -173,6 +189,10 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     PIDS=()
+    if [[ -n $PG_DB ]]; then
+        psql -q "$PG_ADMIN_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+        PG_DB=""
+    fi
     if [[ -n $WORK_DIR && -d $WORK_DIR ]]; then
         rm -rf -- "$WORK_DIR"
     fi
@@ -310,7 +330,18 @@ start_server() {
     port=$(free_port)
     # Every load comes from one address and one user: the login and refresh rate limits
     # would refuse it, so they are off for the measurement (lockout stays on).
-    start_service server env PORTCULLIS_LIMITS__ENABLED=false "$SERVER_BIN" serve --demo --bind "127.0.0.1:$port"
+    if [[ $STORE == postgres ]]; then
+        # The same demo account on a Postgres database of the run's own.
+        command -v psql >/dev/null 2>&1 || die "psql is required for --store postgres"
+        PG_DB="portcullis_bench_$$"
+        psql -q "$PG_ADMIN_URL/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null || die "cannot create database $PG_DB"
+        export PORTCULLIS_STORE__URL="$PG_ADMIN_URL/$PG_DB"
+        export PORTCULLIS_SERVER__DATA_DIR="$WORK_DIR/server-data"
+        printf 'test\n' | "$SERVER_BIN" user add test --password-stdin >/dev/null || die "cannot create the bench user"
+        start_service server env PORTCULLIS_LIMITS__ENABLED=false "$SERVER_BIN" serve --bind "127.0.0.1:$port"
+    else
+        start_service server env PORTCULLIS_LIMITS__ENABLED=false "$SERVER_BIN" serve --demo --bind "127.0.0.1:$port"
+    fi
     SERVER_URL="http://127.0.0.1:$port"
     wait_ready server "$SERVER_URL" "$STARTED_PID"
 }
@@ -632,6 +663,7 @@ write_json() {
     {
         printf '{\n'
         printf '  "date": %s,\n' "$(json_str "$date")"
+        printf '  "store": %s,\n' "$(json_str "$STORE")"
         printf '  "git_commit": %s,\n' "$([[ -n $commit ]] && json_str "$commit" || echo null)"
         printf '  "git_dirty": %s,\n' "$dirty"
         printf '  "machine": {\n'

@@ -38,6 +38,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Move the data between stores.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -77,6 +82,23 @@ pub enum UserCommand {
     Import {
         /// The CSV or JSON-lines file.
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every account, role, session, remember-me series and audit row from one store into
+    /// another, empty one, then read both back and compare them.
+    ///
+    /// Stop the servers using FROM first. Example:
+    /// `portcullis store migrate --from sqlite:///var/lib/portcullis/portcullis.db --to postgres://auth@db/portcullis`
+    Migrate {
+        /// The store to copy (`sqlite://PATH` or `postgres://...`).
+        #[arg(long)]
+        from: String,
+        /// The empty store to fill (created and migrated if needed).
+        #[arg(long)]
+        to: String,
     },
 }
 

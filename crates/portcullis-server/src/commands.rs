@@ -11,7 +11,7 @@ use portcullis::secrets::Origin;
 use portcullis::{Config, Portcullis, Secrets};
 use serde_json::json;
 
-use crate::cli::{Cli, Command, ConfigCommand, KeysCommand, UserCommand};
+use crate::cli::{Cli, Command, ConfigCommand, KeysCommand, StoreCommand, UserCommand};
 
 pub fn run(cli: Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -21,8 +21,31 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::User { command } => user(cli.config.as_deref(), command).await,
             Command::Config { command: ConfigCommand::Check } => config_check(cli.config.as_deref()),
             Command::Keys { command: KeysCommand::Rotate } => keys_rotate(cli.config.as_deref()),
+            Command::Store { command: StoreCommand::Migrate { from, to } } => store_migrate(&from, &to).await,
         }
     })
+}
+
+async fn store_migrate(from: &str, to: &str) -> Result<()> {
+    let shown = |url: &str| portcullis::config::redact_url_password(url);
+    if from == to {
+        bail!("--from and --to name the same store");
+    }
+    if from.starts_with("sqlite:") && !from.contains(":memory:") {
+        // Opening would create an empty database: refuse a mistyped path instead.
+        let path = from.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or(path);
+        if !Path::new(path).is_file() {
+            bail!("--from {}: no such database file", shown(from));
+        }
+    }
+    let source = portcullis::store::open(from).await.with_context(|| format!("opening {}", shown(from)))?;
+    let target = portcullis::store::open(to).await.with_context(|| format!("opening {}", shown(to)))?;
+    let copied = portcullis::migrate::copy(source.as_ref(), target.as_ref())
+        .await
+        .with_context(|| format!("copying {} into {}", shown(from), shown(to)))?;
+    println!("copied and verified: {copied}");
+    Ok(())
 }
 
 fn load(path: Option<&Path>) -> Result<(RawConfig, Config)> {
