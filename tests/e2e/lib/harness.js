@@ -43,6 +43,9 @@ const PLACEHOLDERS = [
   "LISTEN_PORT",
   "SERVER_NAME",
   "PORTCULLIS_UPSTREAM",
+  "PORTCULLIS_UPSTREAM_1",
+  "PORTCULLIS_UPSTREAM_2",
+  "PORTCULLIS_UPSTREAM_3",
   "SPA_ROOT",
   "APP_UPSTREAM",
   "TLS_CERT",
@@ -151,10 +154,11 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-/** TOML for a two-level object: `{ section: { key: value } }`. */
+/** TOML for a two-level object: `{ section: { key: value } }` (values may be inline tables). */
 function toToml(config) {
   const value = (v) => {
     if (Array.isArray(v)) return `[${v.map(value).join(", ")}]`;
+    if (v && typeof v === "object") return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${value(x)}`).join(", ")} }`;
     if (typeof v === "string") return JSON.stringify(v);
     if (typeof v === "number" || typeof v === "boolean") return String(v);
     throw new Error(`cannot write ${JSON.stringify(v)} as TOML`);
@@ -237,7 +241,8 @@ export class Stack {
 
   /**
    * Starts `portcullis serve` on a free port with test-speed password hashing, a temporary data
-   * directory and the given users, merged with `config` (sections of portcullis.toml).
+   * directory and the given users (`{ username, password, admin? }`), merged with `config`
+   * (sections of portcullis.toml).
    */
   async portcullis({ name = "portcullis", config = {}, users = [ALICE] } = {}) {
     const dir = path.join(this.dir, name);
@@ -255,7 +260,8 @@ export class Stack {
     await writeFile(configFile, toToml(full));
 
     for (const user of users) {
-      await run(PORTCULLIS_BIN, ["--config", configFile, "user", "add", user.username, "--password-stdin"], {
+      const admin = user.admin ? ["--admin"] : [];
+      await run(PORTCULLIS_BIN, ["--config", configFile, "user", "add", user.username, "--password-stdin", ...admin], {
         input: `${user.password}\n`,
       });
     }

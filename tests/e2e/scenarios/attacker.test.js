@@ -6,12 +6,13 @@
 //        /api/logout and /api/login, and a preflighted POST with a guessed token.
 // The victim must stay logged in as alice, and the attacker's script must read nothing. Run
 // against the most relaxed deployment (mode C, SameSite=Lax + CORS for the app's origin) and the
-// default one (mode A, the built-in page, SameSite=Strict).
+// default one (mode A, the built-in SPA, SameSite=Strict).
 
 import assert from "node:assert/strict";
 
 import { ALICE, MALLORY, expectText, freePort, scenario, staticSite } from "../lib/harness.js";
 import { loadSeed } from "../lib/seed.js";
+import { expectPage, logIn } from "../lib/spa.js";
 
 const isPath = (url, method, pathname) => (res) => {
   const u = new URL(res.url());
@@ -91,34 +92,32 @@ scenario("attacker: mode C (SameSite=Lax, CORS) victim stays logged in, nothing 
   await attack(stack, victim, api, evilOrigins);
 });
 
-scenario("attacker: mode A (built-in page, SameSite=Strict) victim stays logged in, nothing leaks", async (stack) => {
+scenario("attacker: mode A (built-in SPA, SameSite=Strict) victim stays logged in, nothing leaks", async (stack) => {
   const api = await stack.portcullis({ users: [ALICE, MALLORY] });
   const evilOrigins = await attackerSite(stack);
 
   const browser = await stack.browser();
   const page = await stack.newPage(browser);
-  await page.goto(api.url);
-  await expectText(page.locator("#status"), "You are not logged in.");
-  await page.fill("#username", ALICE.username);
-  await page.fill("#password", ALICE.password);
-  await page.click("#login button[type=submit]");
-  await expectText(page.locator("#status"), "Logged in.");
+  await page.goto(`${api.url}/login`);
+  await logIn(page, ALICE);
+  await expectPage(page, "Who am I");
 
   const victim = {
     page,
+    // The SPA's "Who am I" page, loaded again: it asks GET /api/me.
     async whoami() {
       await page.bringToFront();
-      const answer = page.waitForResponse(isPath(api.url, "GET", "/api/data"));
-      await page.click("#whoami");
+      const answer = page.waitForResponse(isPath(api.url, "GET", "/api/me"));
+      await page.goto(api.url);
       const res = await answer;
-      assert.equal(res.status(), 200, `victim's /api/data: ${await res.text()}`);
+      assert.equal(res.status(), 200, `victim's /api/me: ${await res.text()}`);
       const { username } = await res.json();
-      await expectText(page.locator("#me"), `Welcome, ${username}!`);
+      await expectText(page.locator('#whoami [data-field="username"]'), username);
       return username;
     },
     async reload() {
       await page.reload();
-      await expectText(page.locator("#status"), "Logged in.");
+      await expectPage(page, "Who am I");
     },
   };
   await attack(stack, victim, api, evilOrigins);

@@ -2,10 +2,16 @@
 //!
 //! `index.html` gets `<meta name="csrf-token" content="…">` filled in per request (replacing a
 //! `{{ csrf_token() }}` placeholder or an existing csrf-token meta tag, else inserted at the top
-//! of `<head>`). Other paths are files of `spa.dir`, cached long when their names carry a content
+//! of `<head>`). Other paths are the SPA's files, cached long when their names carry a content
 //! hash; unknown extension-less paths fall back to `index.html` so client-side routes work.
-//! Without `spa.dir`, a small built-in page offers login, "who am I" and logout.
+//!
+//! The SPA is `spa.dir` when configured, else the built-in one: the Svelte app of `web/`
+//! (log in, register, "who am I", sessions, password, and admin pages for the `admin` role),
+//! whose build output `web/dist` is embedded in the crate at compile time — running the
+//! server needs no Node. `web/build.sh` rebuilds it; its files other than `index.html` sit
+//! under `/portcullis/` with content-hashed names.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
@@ -19,22 +25,36 @@ use super::error::problem;
 use super::extract::issue_csrf;
 use super::AppState;
 
-const BUILTIN_INDEX: &str = include_str!("../../assets/index.html");
-const BUILTIN_JS: &str = include_str!("../../assets/app.js");
-const BUILTIN_CSS: &str = include_str!("../../assets/app.css");
+/// The built-in SPA: `web/dist`, built by `web/build.sh` and committed.
+#[derive(rust_embed::Embed)]
+#[folder = "../../web/dist"]
+struct BuiltIn;
+
+/// Where the built-in SPA's files other than `index.html` live; every one has a content hash
+/// in its name (the build emits nothing else), so all are cached for a year.
+const BUILTIN_ASSETS: &str = "portcullis/";
+
+/// Served if `web/dist` held no `index.html` when the crate was compiled.
+const MISSING_INDEX: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Portcullis</title></head><body><p>The built-in SPA was not built: run web/build.sh.</p></body></html>";
+
+const YEAR: &str = "public, max-age=31536000, immutable";
+const HOUR: &str = "public, max-age=3600";
 
 /// The SPA being served.
 #[derive(Debug, Clone)]
 pub struct Spa {
+    /// `spa.dir`, or `None` for the built-in SPA.
     root: Option<PathBuf>,
     before: String,
     after: String,
 }
 
 impl Spa {
-    /// The built-in page.
+    /// The built-in SPA.
     pub fn builtin() -> Self {
-        let (before, after) = split_index(BUILTIN_INDEX);
+        let index = BuiltIn::get("index.html").map(|file| String::from_utf8_lossy(&file.data).into_owned());
+        let (before, after) = split_index(index.as_deref().unwrap_or(MISSING_INDEX));
         Self { root: None, before, after }
     }
 
@@ -99,28 +119,28 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body
     if path == "/" || path == "/index.html" {
         return index(&state, &req);
     }
-    let Some(root) = &state.spa.root else {
-        return match path.as_str() {
-            "/portcullis/app.js" => asset(BUILTIN_JS, "text/javascript; charset=utf-8"),
-            "/portcullis/app.css" => asset(BUILTIN_CSS, "text/css; charset=utf-8"),
-            p if p.rsplit('/').next().is_some_and(|n| n.contains('.')) => not_found(),
-            _ => index(&state, &req),
-        };
-    };
-    // Only plain relative segments reach the file system: no `..`, no absolute paths.
+    // Only plain relative segments reach the files: no `..`, no absolute paths.
     let relative = path.trim_start_matches('/');
     let safe = relative.split('/').all(|seg| !seg.is_empty() && seg != ".." && seg != "." && !seg.contains('\\'));
     if safe {
-        let file = root.join(relative);
-        if file.is_file() {
-            let cache =
-                if is_fingerprinted(relative) { "public, max-age=31536000, immutable" } else { "public, max-age=3600" };
-            let mut response = match ServeFile::new(file).oneshot(req).await {
-                Ok(r) => r.map(Body::new),
-                Err(never) => match never {},
-            };
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-            return response;
+        match &state.spa.root {
+            None => {
+                if let Some(response) = builtin_file(relative) {
+                    return response;
+                }
+            }
+            Some(root) => {
+                let file = root.join(relative);
+                if file.is_file() {
+                    let cache = if is_fingerprinted(relative) { YEAR } else { HOUR };
+                    let mut response = match ServeFile::new(file).oneshot(req).await {
+                        Ok(r) => r.map(Body::new),
+                        Err(never) => match never {},
+                    };
+                    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+                    return response;
+                }
+            }
         }
     }
     if relative.rsplit('/').next().is_some_and(|n| n.contains('.')) {
@@ -129,12 +149,27 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body
     index(&state, &req)
 }
 
-fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::from(body));
+/// A file of the built-in SPA, if there is one at `relative`.
+fn builtin_file(relative: &str) -> Option<Response<Body>> {
+    let file = BuiltIn::get(relative)?;
+    let content_type = match file.metadata.mimetype() {
+        // Text without a charset would be read in the browser's default encoding.
+        m if m.starts_with("text/") || m == "application/javascript" => format!("{m}; charset=utf-8"),
+        m => m.to_owned(),
+    };
+    let cache = if relative.starts_with(BUILTIN_ASSETS) || is_fingerprinted(relative) { YEAR } else { HOUR };
+    let body = match file.data {
+        Cow::Borrowed(bytes) => Body::from(bytes),
+        Cow::Owned(bytes) => Body::from(bytes),
+    };
+    let mut response = Response::new(body);
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    response
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Some(response)
 }
 
 fn index(state: &AppState, req: &Request) -> Response<Body> {
@@ -175,6 +210,26 @@ mod tests {
             format!("{b}T{a}"),
             r#"<html><head lang="en"><meta name="csrf-token" content="T"><title>x</title></head>"#
         );
+    }
+
+    #[test]
+    fn the_builtin_spa_is_embedded() {
+        let index = BuiltIn::get("index.html").expect("web/dist/index.html is embedded");
+        let html = String::from_utf8(index.data.into_owned()).expect("utf-8");
+        assert!(html.contains("{{ csrf_token() }}"), "the token placeholder is in the built page");
+        // Every other file is a content-hashed asset under /portcullis/, and the page loads them
+        // from there: no inline script (the CSP has script-src 'self').
+        let assets: Vec<_> = BuiltIn::iter().filter(|f| f != "index.html").collect();
+        assert!(assets.iter().any(|f| f.ends_with(".js")) && assets.iter().any(|f| f.ends_with(".css")), "{assets:?}");
+        for asset in &assets {
+            assert!(asset.starts_with(BUILTIN_ASSETS), "{asset} is under {BUILTIN_ASSETS}");
+            assert!(html.contains(&format!("\"/{asset}\"")), "index.html loads /{asset}");
+        }
+        assert!(!html.contains("<style"), "no inline style");
+        for tag in html.split("<script").skip(1) {
+            let open = &tag[..tag.find('>').unwrap_or(tag.len())];
+            assert!(open.contains(" src=\"/"), "no inline script: <script{open}>");
+        }
     }
 
     #[test]

@@ -22,19 +22,56 @@ async fn page_token(b: &mut Browser, path: &str) -> String {
     token
 }
 
+/// The `src`/`href` of the built-in page's script and stylesheet.
+fn asset_paths(html: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for part in html.split(attr).skip(1) {
+            let path = &part[..part.find('"').unwrap()];
+            if path.starts_with("/portcullis/") {
+                paths.push(path.to_owned());
+            }
+        }
+    }
+    paths
+}
+
 #[tokio::test]
-async fn the_builtin_page_carries_a_working_token() {
+async fn the_builtin_spa_carries_a_working_token_and_its_assets() {
     let server = Server::start().await;
     let mut b = server.browser();
-    let token = page_token(&mut b, "/").await;
+    let index = b.get("/").await;
+    assert!(index.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    let html = index.text().await.unwrap();
+    let token = meta_token(&html);
     assert_eq!(token.len(), 64);
+    b.csrf = Some(token);
     assert_eq!(b.post("/api/login", json!({"username": "test", "password": "test"})).await.status(), 200);
-    let js = b.get("/portcullis/app.js").await;
-    assert_eq!(js.status(), 200);
-    assert!(js.text().await.unwrap().contains("csrf-token"));
-    // Client-side routes fall back to the page.
-    page_token(&mut b, "/settings/profile").await;
+
+    // The SPA's script and stylesheet: embedded, hashed, cached for a year.
+    let assets = asset_paths(&html);
+    assert!(assets.iter().any(|p| p.ends_with(".js")) && assets.iter().any(|p| p.ends_with(".css")), "{assets:?}");
+    for path in &assets {
+        let res = b.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["cache-control"], "public, max-age=31536000, immutable", "{path}");
+        let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+        let body = res.text().await.unwrap();
+        if path.ends_with(".js") {
+            assert!(kind.contains("javascript"), "{kind}");
+            assert!(body.contains("csrf-token"), "the SDK reads the meta tag");
+        } else {
+            assert!(kind.starts_with("text/css"), "{kind}");
+        }
+    }
+
+    // Client-side routes fall back to the page; missing files are 404s.
+    for route in ["/login", "/sessions", "/admin/users/0f6b5c3e", "/settings/profile"] {
+        page_token(&mut b, route).await;
+    }
     problem(b.get("/missing.png").await, 404, "not_found").await;
+    problem(b.get("/portcullis/index-00000000.js").await, 404, "not_found").await;
+    problem(b.get("/portcullis/app.js").await, 404, "not_found").await;
 }
 
 #[tokio::test]
