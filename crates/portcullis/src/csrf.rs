@@ -116,6 +116,20 @@ pub fn provenance(headers: &HeaderMap, allowed: &[String]) -> Provenance {
     }
 }
 
+/// `X-Forwarded-Proto`, which the router keeps only when a trusted proxy sent it.
+pub const FORWARDED_PROTO: &str = "x-forwarded-proto";
+
+/// The scheme the client used, as a trusted proxy says (`http` or `https`); the last value wins,
+/// as the nearest proxy appended it.
+fn forwarded_scheme(headers: &HeaderMap) -> Option<&'static str> {
+    let value = headers.get_all(FORWARDED_PROTO).iter().next_back()?.to_str().ok()?;
+    match value.rsplit(',').next()?.trim() {
+        s if s.eq_ignore_ascii_case("https") => Some("https"),
+        s if s.eq_ignore_ascii_case("http") => Some("http"),
+        _ => None,
+    }
+}
+
 fn origin_is_allowed(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool {
     if origin == "null" {
         return false;
@@ -124,7 +138,12 @@ fn origin_is_allowed(origin: &str, headers: &HeaderMap, allowed: &[String]) -> b
         return true;
     }
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+    // Behind a TLS proxy that says which scheme the client used, the origin must use it too;
+    // without one the scheme is unknown here (the proxy's own hop is plain HTTP).
+    let origin_host = match forwarded_scheme(headers) {
+        Some(scheme) => origin.strip_prefix(scheme).and_then(|rest| rest.strip_prefix("://")),
+        None => origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")),
+    };
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
@@ -154,6 +173,25 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn a_forwarded_scheme_must_match_the_origin() {
+        let allowed: Vec<String> = Vec::new();
+        let p = |pairs: &[(&'static str, &'static str)]| provenance(&headers(pairs), &allowed);
+        let host = ("host", "app.example");
+        assert_eq!(p(&[host, ("origin", "http://app.example")]), Provenance::Trusted, "scheme unknown");
+        assert_eq!(p(&[host, ("origin", "https://app.example")]), Provenance::Trusted, "scheme unknown");
+        let tls = ("x-forwarded-proto", "https");
+        assert_eq!(p(&[host, tls, ("origin", "https://app.example")]), Provenance::Trusted);
+        assert_eq!(p(&[host, tls, ("origin", "http://app.example")]), Provenance::CrossSite);
+        let plain = ("x-forwarded-proto", "HTTP");
+        assert_eq!(p(&[host, plain, ("origin", "https://app.example")]), Provenance::CrossSite);
+        assert_eq!(
+            p(&[host, ("x-forwarded-proto", "http, https"), ("origin", "https://app.example")]),
+            Provenance::Trusted
+        );
+        assert_eq!(p(&[host, ("x-forwarded-proto", "gopher"), ("origin", "http://app.example")]), Provenance::Trusted);
     }
 
     #[test]

@@ -80,6 +80,32 @@ async fn same_origin_requests_pass() {
 }
 
 #[tokio::test]
+async fn a_trusted_proxys_scheme_must_match_the_origin() {
+    let login = json!({"username": "test", "password": "test"});
+    let host = |server: &Server| server.url.trim_start_matches("http://").to_owned();
+    // From a trusted proxy that terminated TLS, an http:// page of the same host is another origin.
+    let behind = Server::with(|raw| raw.proxy.trusted = vec!["127.0.0.1/32".into()]).await;
+    let mut b = behind.browser();
+    b.fetch_csrf().await;
+    let plain = format!("http://{}", host(&behind));
+    let refused =
+        b.post_with("/api/login", login.clone(), headers(&[("Origin", &plain), ("X-Forwarded-Proto", "https")])).await;
+    problem(refused, 400, "csrf_failed").await;
+    let tls = format!("https://{}", host(&behind));
+    let res =
+        b.post_with("/api/login", login.clone(), headers(&[("Origin", &tls), ("X-Forwarded-Proto", "https")])).await;
+    assert_eq!(res.status(), 200);
+
+    // From anyone else the header is not believed (it is dropped), so it cannot refuse anything.
+    let direct = Server::start().await;
+    let mut b = direct.browser();
+    b.fetch_csrf().await;
+    let own = format!("http://{}", host(&direct));
+    let res = b.post_with("/api/login", login, headers(&[("Origin", &own), ("X-Forwarded-Proto", "https")])).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
 async fn get_logout_is_refused_cross_site() {
     let server = Server::start().await;
     let mut b = server.browser();
