@@ -15,9 +15,11 @@ fn cookie(res: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 async fn chain(client: reqwest::Client, url: String, until: Instant, done: Arc<AtomicU64>, errors: Arc<AtomicU64>) {
+    // The bench account's password: the demo's `test`, or BENCH_PASSWORD (bench/run.sh --store).
+    let password = std::env::var("BENCH_PASSWORD").unwrap_or_else(|_| "test".into());
     let login = client
         .post(format!("{url}/auth/login"))
-        .json(&serde_json::json!({"username": "test", "password": "test"}))
+        .json(&serde_json::json!({"username": "test", "password": password}))
         .send()
         .await;
     let Ok(login) = login else {

@@ -154,7 +154,7 @@ impl Builder {
         );
         // While the store or a shared Redis is down, session checks answer 503 (fail closed).
         let store_health = cluster::Dependency::up("store");
-        cluster::spawn_store_watch(Arc::clone(&store), Arc::clone(&store_health), HEALTH_EVERY);
+        cluster::spawn_store_watch(&store, Arc::clone(&store_health), HEALTH_EVERY);
         let mut dependencies = vec![store_health];
         let redis = match &config.redis_url {
             Some(url) => Some(cluster::Redis::new(url, &config.redis_prefix)?),

@@ -169,17 +169,20 @@ pub(crate) fn unreachable(e: ::redis::RedisError) -> Error {
     Error::unavailable("the shared cache is unreachable", e)
 }
 
-/// Watches the store: pings it every `every` and keeps `health` in step.
+/// Watches the store: pings it every `every` and keeps `health` in step, until the store is
+/// dropped.
 pub fn spawn_store_watch(
-    store: Arc<dyn crate::store::Store>,
+    store: &Arc<dyn crate::store::Store>,
     health: Arc<Dependency>,
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
+    let store = Arc::downgrade(store);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let Some(store) = store.upgrade() else { return };
             match tokio::time::timeout(every.max(REDIS_TIMEOUT), store.ping()).await {
                 Ok(Ok(())) => health.mark_up(),
                 Ok(Err(e)) => health.mark_down(&e),
