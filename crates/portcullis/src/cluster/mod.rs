@@ -169,6 +169,10 @@ pub(crate) fn unreachable(e: ::redis::RedisError) -> Error {
     Error::unavailable("the shared cache is unreachable", e)
 }
 
+/// How long a store ping may take before the store counts as down: generous, because under load
+/// the ping waits for a pooled connection like every query (a refused connection fails at once).
+const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Watches the store: pings it every `every` and keeps `health` in step, until the store is
 /// dropped.
 pub fn spawn_store_watch(
@@ -183,7 +187,7 @@ pub fn spawn_store_watch(
         loop {
             tick.tick().await;
             let Some(store) = store.upgrade() else { return };
-            match tokio::time::timeout(every.max(REDIS_TIMEOUT), store.ping()).await {
+            match tokio::time::timeout(STORE_PROBE_TIMEOUT, store.ping()).await {
                 Ok(Ok(())) => health.mark_up(),
                 Ok(Err(e)) => health.mark_down(&e),
                 Err(_) => health.mark_down(&"no answer in time"),
