@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use super::{unreachable, Redis, REDIS_TIMEOUT};
 use crate::error::Error;
 use crate::limits::lockout::{FailureLog, Lock, LockoutPolicy};
-use crate::limits::{memory::gcra, BucketKey, LimitBackend, LimitsConfig, Rate, UserKey};
+use crate::limits::{memory::gcra, memory::unix_nanos, BucketKey, LimitBackend, LimitsConfig, Rate, UserKey};
 
 /// `KEYS[1]`: the key; `ARGV[1]`: the value expected (`""` for none); `ARGV[2]`: the new value;
 /// `ARGV[3]`: its lifetime in milliseconds. Returns `{1, ""}` when written, `{0, current}` when the
@@ -124,10 +124,6 @@ impl RedisLimits {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unix_nanos(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t < OffsetDateTime::UNIX_EPOCH { i64::MIN } else { i64::MAX })
 }
 
 #[async_trait]

@@ -113,7 +113,8 @@ pub(crate) fn gcra(tat: i64, now: i64, rate: Rate) -> Result<i64, u64> {
     Ok(base.saturating_add(interval))
 }
 
-fn unix_nanos(t: OffsetDateTime) -> i64 {
+/// `t` in Unix nanoseconds, clamped to `i64`.
+pub(crate) fn unix_nanos(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t < OffsetDateTime::UNIX_EPOCH { i64::MIN } else { i64::MAX })
 }
 
