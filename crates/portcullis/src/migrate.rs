@@ -83,18 +83,14 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, MigrateErr
         to.insert_remember(&series).await?;
         copied.remember += 1;
     }
-    let mut before_id = None;
-    loop {
-        let page = audit_page(from, before_id).await?;
-        for row in &page {
+    each_audit_page(from, async |_, page| {
+        for row in page {
             to.import_audit(row).await?;
         }
         copied.audit += page.len() as u64;
-        match page.last() {
-            Some(oldest) if page.len() == PAGE as usize => before_id = Some(oldest.id),
-            _ => break,
-        }
-    }
+        Ok(())
+    })
+    .await?;
 
     verify(from, to).await?;
     Ok(copied)
@@ -114,6 +110,23 @@ async fn audit_page(store: &dyn Store, before_id: Option<i64>) -> StoreResult<Ve
     store.query_audit(&AuditQuery { before_id, limit: PAGE, ..AuditQuery::default() }).await
 }
 
+/// Hands every page of `store`'s audit log, newest first, to `each` with the cursor it was read
+/// at.
+async fn each_audit_page(
+    store: &dyn Store,
+    mut each: impl AsyncFnMut(Option<i64>, &[AuditRecord]) -> Result<(), MigrateError>,
+) -> Result<(), MigrateError> {
+    let mut before_id = None;
+    loop {
+        let page = audit_page(store, before_id).await?;
+        each(before_id, &page).await?;
+        match page.last() {
+            Some(oldest) if page.len() == PAGE as usize => before_id = Some(oldest.id),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// Reads every kind of record back from both stores and compares them.
 pub async fn verify(from: &dyn Store, to: &dyn Store) -> Result<(), MigrateError> {
     same("roles", from.list_roles().await?, to.list_roles().await?)?;
@@ -121,15 +134,7 @@ pub async fn verify(from: &dyn Store, to: &dyn Store) -> Result<(), MigrateError
     same("sessions", from.all_sessions().await?, to.all_sessions().await?)?;
     same("remember-me series", from.all_remember().await?, to.all_remember().await?)?;
     same("audit row count", from.audit_count().await?, to.audit_count().await?)?;
-    let mut before_id = None;
-    loop {
-        let page = audit_page(from, before_id).await?;
-        same("audit rows", &page, &audit_page(to, before_id).await?)?;
-        match page.last() {
-            Some(oldest) if page.len() == PAGE as usize => before_id = Some(oldest.id),
-            _ => return Ok(()),
-        }
-    }
+    each_audit_page(from, async |before_id, page| same("audit rows", page, &audit_page(to, before_id).await?)).await
 }
 
 fn same<T: PartialEq + fmt::Debug>(what: &str, source: T, target: T) -> Result<(), MigrateError> {

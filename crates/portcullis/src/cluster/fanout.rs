@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use uuid::Uuid;
 
-use super::{unreachable, Redis, REDIS_TIMEOUT};
+use super::{in_time, unreachable, Redis};
 
 /// What another instance must drop from its session cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,15 +21,7 @@ impl Invalidation {
     /// Wire form: `s:<64 hex>` or `u:<uuid>`.
     pub fn encode(&self) -> String {
         match self {
-            Invalidation::Session(hash) => {
-                let mut out = String::with_capacity(66);
-                out.push_str("s:");
-                for b in hash {
-                    out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-                    out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-                }
-                out
-            }
+            Invalidation::Session(hash) => format!("s:{}", super::hex(hash)),
             Invalidation::User(id) => format!("u:{id}"),
         }
     }
@@ -68,7 +60,7 @@ impl std::fmt::Debug for Fanout {
 }
 
 /// How often the subscription is pinged: a connection that died quietly is noticed within
-/// this plus [`REDIS_TIMEOUT`].
+/// this plus [`super::REDIS_TIMEOUT`].
 const PING_EVERY: Duration = Duration::from_millis(500);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -95,12 +87,8 @@ impl Fanout {
         for pause in [Duration::ZERO, Duration::from_millis(50), Duration::from_millis(250)] {
             tokio::time::sleep(pause).await;
             let mut connection = self.redis.connection();
-            let sent: Result<i64, _> = tokio::time::timeout(
-                REDIS_TIMEOUT,
-                ::redis::cmd("PUBLISH").arg(&*self.channel).arg(&message).query_async(&mut connection),
-            )
-            .await
-            .unwrap_or_else(|_| Err(super::timed_out()));
+            let sent: Result<i64, _> =
+                in_time(::redis::cmd("PUBLISH").arg(&*self.channel).arg(&message).query_async(&mut connection)).await;
             match sent {
                 Ok(_) => return,
                 Err(e) => last_error = Some(e),
@@ -141,10 +129,9 @@ async fn subscribe(
         pubsub.subscribe(channel).await?;
         Ok::<_, ::redis::RedisError>(pubsub)
     };
-    let pubsub = match tokio::time::timeout(REDIS_TIMEOUT, connect).await {
-        Ok(Ok(pubsub)) => pubsub,
-        Ok(Err(e)) => return unreachable(e),
-        Err(_) => return unreachable(super::timed_out()),
+    let pubsub = match in_time(connect).await {
+        Ok(pubsub) => pubsub,
+        Err(e) => return unreachable(e),
     };
     let (mut control, mut messages) = pubsub.split();
     // Whatever was published while this instance was not listening is unknown: start afresh.
@@ -169,11 +156,8 @@ async fn subscribe(
             }
             _ = tick.tick() => {
                 // Subscribed, Redis answers PING with an array, not "PONG": any answer will do.
-                let pong: Result<Result<::redis::Value, _>, _> = tokio::time::timeout(REDIS_TIMEOUT, control.ping()).await;
-                match pong {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return unreachable(e),
-                    Err(_) => return unreachable(super::timed_out()),
+                if let Err(e) = in_time(control.ping::<::redis::Value>()).await {
+                    return unreachable(e);
                 }
             }
         }

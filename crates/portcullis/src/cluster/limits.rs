@@ -14,7 +14,7 @@ use ::redis::Script;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{unreachable, Redis, REDIS_TIMEOUT};
+use super::{hex, in_time, unreachable, Redis};
 use crate::error::Error;
 use crate::limits::lockout::{FailureLog, Lock, LockoutPolicy};
 use crate::limits::{memory::gcra, memory::unix_nanos, BucketKey, LimitBackend, LimitsConfig, Rate, UserKey};
@@ -59,10 +59,7 @@ impl RedisLimits {
     async fn get(&self, key: &str) -> Result<String, Error> {
         let mut connection = self.redis.connection();
         let value: Option<String> =
-            tokio::time::timeout(REDIS_TIMEOUT, ::redis::cmd("GET").arg(key).query_async(&mut connection))
-                .await
-                .unwrap_or_else(|_| Err(super::timed_out()))
-                .map_err(unreachable)?;
+            in_time(::redis::cmd("GET").arg(key).query_async(&mut connection)).await.map_err(unreachable)?;
         Ok(value.unwrap_or_default())
     }
 
@@ -79,10 +76,7 @@ impl RedisLimits {
         let mut invocation = self.script.key(key);
         invocation.arg(expected).arg(new).arg(ttl_ms);
         let reply: (i64, Option<String>) =
-            tokio::time::timeout(REDIS_TIMEOUT, invocation.invoke_async(&mut connection))
-                .await
-                .unwrap_or_else(|_| Err(super::timed_out()))
-                .map_err(unreachable)?;
+            in_time(invocation.invoke_async(&mut connection)).await.map_err(unreachable)?;
         match reply {
             (1, _) => Ok(Ok(())),
             (_, current) => Ok(Err(current.unwrap_or_default())),
@@ -120,10 +114,6 @@ impl RedisLimits {
     fn log_key(&self, user: &UserKey) -> String {
         self.redis.key(&format!("lockout:{}", hex(user.as_bytes())))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[async_trait]

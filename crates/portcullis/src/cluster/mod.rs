@@ -152,16 +152,32 @@ impl Redis {
     /// One round trip; `unavailable` when Redis does not answer in time.
     pub async fn ping(&self) -> Result<(), Error> {
         let mut connection = self.connection();
-        let reply: Result<String, _> =
-            tokio::time::timeout(REDIS_TIMEOUT, ::redis::cmd("PING").query_async(&mut connection))
-                .await
-                .unwrap_or_else(|_| Err(timed_out()));
+        let reply: Result<String, _> = in_time(::redis::cmd("PING").query_async(&mut connection)).await;
         reply.map(drop).map_err(unreachable)
     }
 }
 
-fn timed_out() -> ::redis::RedisError {
-    ::redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "Redis did not answer in time"))
+/// `command`, failed as a timeout when Redis does not answer within [`REDIS_TIMEOUT`].
+pub(crate) async fn in_time<T>(
+    command: impl std::future::Future<Output = ::redis::RedisResult<T>>,
+) -> ::redis::RedisResult<T> {
+    tokio::time::timeout(REDIS_TIMEOUT, command).await.unwrap_or_else(|_| {
+        Err(::redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "Redis did not answer in time",
+        )))
+    })
+}
+
+/// Lowercase hex, as Redis keys and messages carry hashes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// A Redis failure as the client sees it: 503 `unavailable`; the cause goes to the log.

@@ -261,22 +261,13 @@ impl SessionManager {
     /// What a [`Fanout`] calls with every revocation heard: drops it from this cache.
     pub fn fanout_sink(&self) -> crate::cluster::Sink {
         let cache = self.cache.clone();
-        Arc::new(move |what| match what {
-            Some(Invalidation::Session(hash)) => cache.invalidate(&hash),
-            Some(Invalidation::User(user_id)) => drop_user(&cache, user_id),
-            None => cache.invalidate_all(),
-        })
+        Arc::new(move |what| forget(&cache, what))
     }
 
     /// Drops `what` here and on every other instance.
     async fn drop_everywhere(&self, what: Invalidation) {
-        match what {
-            Invalidation::Session(hash) => self.cache.invalidate(&hash),
-            Invalidation::User(user_id) => drop_user(&self.cache, user_id),
-        }
-        if let Some(fanout) = &self.fanout {
-            fanout.publish(what).await;
-        }
+        forget(&self.cache, Some(what));
+        self.publish(what).await;
     }
 
     /// Starts a new cookie session for `user`. Always a new random id: session-fixation
@@ -509,10 +500,17 @@ impl SessionManager {
     }
 }
 
-fn drop_user(cache: &Cache<[u8; 32], Arc<LiveSession>>, user_id: Uuid) {
-    let stale: Vec<_> = cache.iter().filter(|(_, live)| live.user.id == user_id).map(|(k, _)| *k).collect();
-    for key in stale {
-        cache.invalidate(&key);
+/// Drops `what` from `cache`: one session, every session of one account, or (`None`) all.
+fn forget(cache: &Cache<[u8; 32], Arc<LiveSession>>, what: Option<Invalidation>) {
+    match what {
+        Some(Invalidation::Session(hash)) => cache.invalidate(&hash),
+        Some(Invalidation::User(user_id)) => {
+            let stale: Vec<_> = cache.iter().filter(|(_, live)| live.user.id == user_id).map(|(k, _)| *k).collect();
+            for key in stale {
+                cache.invalidate(&key);
+            }
+        }
+        None => cache.invalidate_all(),
     }
 }
 
