@@ -71,6 +71,12 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Lift every lockout on an account, from every client address and device. Running
+    /// servers apply it within a second.
+    Unlock {
+        /// Username.
+        name: String,
+    },
     /// List accounts.
     List,
     /// Create accounts from another app's export, keeping their password hashes.

@@ -196,6 +196,13 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             auth.audit().record(event::PASSWORD_CHANGED, Subject::user(user.id, &user.username), None, detail).await;
             println!("password changed for {}; {ended} session(s) ended", user.username);
         }
+        UserCommand::Unlock { name } => {
+            let user = auth.store().user_by_username(&name).await?.with_context(|| format!("no account named {name}"))?;
+            let client = portcullis::session::ClientInfo::default();
+            let actor = portcullis::admin::Actor { id: uuid::Uuid::nil(), username: "cli", client: &client };
+            auth.console().unlock(actor, user.id).await?;
+            println!("unlocked {}; running servers apply it within a second", user.username);
+        }
         UserCommand::List => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{:<36}  {:<24}  {:<8}  roles", "id", "username", "disabled")?;

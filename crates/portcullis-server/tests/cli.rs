@@ -341,3 +341,96 @@ async fn store_migrate_moves_everything_from_sqlite_to_postgres() {
         .unwrap();
     assert!(!missing.status.success() && text(&missing.stderr).contains("no such database file"));
 }
+
+/// Polls `refused` every 50 ms until it holds; returns how long that took, or panics after
+/// `within` (far below the 60 s a cached session lived before servers heard the CLI).
+async fn eventually<F, Fut>(within: std::time::Duration, mut refused: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if refused().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "not seen by the running server within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn add_alice(dir: &Path) {
+    let add = run_with_stdin(
+        {
+            let mut c = portcullis(dir);
+            c.args(["user", "add", "alice", "--password-stdin"]);
+            c
+        },
+        "first password\n",
+    );
+    assert!(add.status.success(), "{}", text(&add.stderr));
+}
+
+#[tokio::test]
+async fn user_passwd_from_another_process_ends_sessions_on_a_running_server_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    add_alice(dir.path());
+    let server = serve({
+        let mut c = portcullis(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    let (http, _, status) = login(&server.url, "alice", "first password").await;
+    assert_eq!(status, 200);
+    let body = json!({"username": "alice", "password": "first password"});
+    let plain = reqwest::Client::new();
+    let res = plain.post(format!("{}/auth/login", server.url)).json(&body).send().await.unwrap();
+    let access = res.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let data = format!("{}/api/data", server.url);
+    // Both are cached by the server now.
+    assert_eq!(http.get(&data).send().await.unwrap().status(), 200);
+    assert_eq!(plain.get(&data).bearer_auth(&access).send().await.unwrap().status(), 200);
+
+    let passwd = run_with_stdin(
+        {
+            let mut c = portcullis(dir.path());
+            c.args(["user", "passwd", "alice", "--password-stdin"]);
+            c
+        },
+        "second password\n",
+    );
+    assert!(passwd.status.success(), "{}", text(&passwd.stderr));
+    assert!(text(&passwd.stdout).contains("2 session(s) ended"), "{}", text(&passwd.stdout));
+    let within = std::time::Duration::from_secs(3);
+    let cookie = eventually(within, || async { http.get(&data).send().await.unwrap().status() == 401 }).await;
+    let token =
+        eventually(within, || async { plain.get(&data).bearer_auth(&access).send().await.unwrap().status() == 401 })
+            .await;
+    eprintln!("cookie session refused after {cookie:?}, access token after {token:?}");
+}
+
+#[tokio::test]
+async fn user_unlock_from_another_process_lifts_a_lock_on_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    add_alice(dir.path());
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(&file, "[limits]\nenabled = false\n[lockout]\nwindows = [{ failures = 3, within = \"1h\" }]\n")
+        .unwrap();
+    let server = serve({
+        let mut c = portcullis(dir.path());
+        c.args(["--config"]).arg(&file).args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    for _ in 0..3 {
+        assert_eq!(login(&server.url, "alice", "wrong").await.2, 401);
+    }
+    assert_eq!(login(&server.url, "alice", "first password").await.2, 423);
+
+    let unknown = portcullis(dir.path()).args(["--config"]).arg(&file).args(["user", "unlock", "bob"]).output().unwrap();
+    assert!(!unknown.status.success() && text(&unknown.stderr).contains("no account named bob"));
+    let unlock = portcullis(dir.path()).args(["--config"]).arg(&file).args(["user", "unlock", "alice"]).output().unwrap();
+    assert!(unlock.status.success(), "{}", text(&unlock.stderr));
+    let within = std::time::Duration::from_secs(3);
+    let took = eventually(within, || async { login(&server.url, "alice", "first password").await.2 == 200 }).await;
+    eprintln!("unlock applied after {took:?}");
+}

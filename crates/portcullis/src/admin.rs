@@ -9,6 +9,7 @@
 //! everyone out.
 //!
 //! ```text
+//!  locked out (any client) ──POST unlock──▶ every lock of the account lifted, on every server
 //!  enabled ──PATCH disabled=true──▶ disabled: sessions and remember-me series revoked, login refused
 //!     ▲                                │
 //!     └──────PATCH disabled=false──────┘
@@ -22,9 +23,10 @@ use crate::account::{email_problem, username_problem, Accounts};
 use crate::audit::{event, Audit, Subject};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, FieldError, Result};
+use crate::limits::Limits;
 use crate::password::Password;
 use crate::session::{ClientInfo, SessionManager};
-use crate::store::{AuditQuery, AuditRecord, Role, Store, User, UserPage, UserPatch};
+use crate::store::{AuditQuery, AuditRecord, Role, SignalKind, Store, User, UserPage, UserPatch};
 
 /// The role that may use the admin API (the one `http::guard::Admin` requires).
 pub const ADMIN_ROLE: &str = "admin";
@@ -119,6 +121,7 @@ pub struct Console<'a> {
     sessions: &'a SessionManager,
     audit: &'a Audit,
     clock: &'a dyn Clock,
+    limits: &'a Limits,
 }
 
 impl std::fmt::Debug for Console<'_> {
@@ -135,8 +138,9 @@ impl<'a> Console<'a> {
         sessions: &'a SessionManager,
         audit: &'a Audit,
         clock: &'a dyn Clock,
+        limits: &'a Limits,
     ) -> Self {
-        Self { store, accounts, sessions, audit, clock }
+        Self { store, accounts, sessions, audit, clock, limits }
     }
 
     /// A page of accounts, by username; 422 for a bad offset or limit.
@@ -276,6 +280,18 @@ impl<'a> Console<'a> {
         Ok(ended)
     }
 
+    /// Lifts every lockout on an account, from every client, and refills its shared bucket:
+    /// here at once, and on every other server within a second (a signal through the store).
+    pub async fn unlock(&self, actor: Actor<'_>, id: Uuid) -> Result<()> {
+        let user = self.user(id).await?;
+        let now = self.clock.now();
+        self.store.send_signal(SignalKind::Unlock, Some(id), now).await?;
+        self.limits.unlock(&user.username, now).await?;
+        let detail = json!({ "by": actor.username });
+        self.audit.record(event::UNLOCKED, Subject::user(user.id, &user.username), Some(actor.client), detail).await;
+        Ok(())
+    }
+
     /// Every role, by name.
     pub async fn roles(&self) -> Result<Vec<Role>> {
         Ok(self.store.list_roles().await?)
@@ -325,14 +341,14 @@ impl<'a> Console<'a> {
     /// Drops the cached sessions of every holder of `role`, so new permissions apply at once.
     async fn refresh_holders(&self, role: &str) -> Result<()> {
         let mut offset = 0u64;
+        let mut holders = Vec::new();
         loop {
             let page = self.store.search_users(None, offset, HOLDER_SCAN_PAGE).await?;
-            for user in page.users.iter().filter(|u| u.roles.iter().any(|r| r == role)) {
-                self.sessions.refresh_user(user.id).await;
-            }
+            holders.extend(page.users.iter().filter(|u| u.roles.iter().any(|r| r == role)).map(|u| u.id));
             let seen = u64::try_from(page.users.len()).unwrap_or(u64::MAX);
             offset = offset.saturating_add(seen);
             if seen < u64::from(HOLDER_SCAN_PAGE) || offset >= page.total {
+                self.sessions.refresh_users(&holders).await;
                 return Ok(());
             }
         }

@@ -27,8 +27,10 @@ pub mod event {
     pub const SESSION_REVOKED: &str = "session_revoked";
     /// A rotated refresh token was presented again; its family is revoked.
     pub const REFRESH_REUSED: &str = "refresh_reused";
-    /// Repeated failures locked an account.
+    /// Repeated failures locked a client out of an account.
     pub const LOCKED: &str = "locked";
+    /// An operator lifted an account's lockout.
+    pub const UNLOCKED: &str = "unlocked";
     /// A request was refused by a rate limit.
     pub const RATE_LIMITED: &str = "rate_limited";
     /// A password was changed (by its user or an operator).

@@ -17,6 +17,7 @@
 //! | [`migrate`] | copying a whole store into another, verified (`portcullis store migrate`) |
 //! | [`redirect`] | return-to (`next`) paths limited to this site |
 //! | [`store`] | object-safe storage traits; SQLite and Postgres backends |
+//! | [`signal`] | changes made by another process (the CLI) reaching running servers within a second |
 //! | [`cluster`] | what instances share through Redis (limits, revocations); dependency health |
 //! | [`http`] | the router: seed-compatible `/api` routes, account, admin and token routes, guards, ops, SPA |
 //!
@@ -62,6 +63,7 @@ pub mod password;
 pub mod redirect;
 pub mod secrets;
 pub mod session;
+pub mod signal;
 pub mod store;
 pub mod token;
 
@@ -172,11 +174,14 @@ impl Builder {
         };
         let sessions = sessions.with_dependencies(dependencies);
         let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone());
+        let devices = limits::DeviceTokens::new(&secrets.refresh_key, config.limits.device_ttl);
         let tokens =
             token::TokenService::new(config.token.clone(), Arc::clone(&clock), &secrets.jwt_keys, secrets.refresh_key)?;
         let audit = audit::Audit::new(Arc::clone(&store), Arc::clone(&clock));
         let limits = Arc::new(limits);
-        let gate = login::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock));
+        // A change made by the CLI or another instance reaches this one within a second.
+        signal::Watch::start(Arc::clone(&store), sessions.clone(), Arc::clone(&limits)).await?.spawn(HEALTH_EVERY);
+        let gate = login::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock), devices);
         Ok(Portcullis {
             state: AppState::new(StateInner {
                 tokens,
@@ -243,12 +248,19 @@ impl Portcullis {
         &self.state.audit
     }
 
+    /// Administration of accounts, roles and the audit log (used by the CLI).
+    pub fn console(&self) -> admin::Console<'_> {
+        self.state.console()
+    }
+
     /// Spawns the background sweep of expired sessions, remember-me series and old audit rows.
     pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
         let sessions = self.state.sessions.clone();
         let audit = self.state.audit.clone();
         let retention = self.state.config.audit_retention;
         let every = self.state.config.session.cleanup_interval;
+        let signal_store = Arc::clone(&self.state.store);
+        let audit_clock = Arc::clone(&self.state.clock);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
@@ -257,6 +269,10 @@ impl Portcullis {
                     Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+                }
+                let before = audit_clock.now() - signal::KEEP_FOR;
+                if let Err(e) = signal_store.delete_signals_before(before).await {
+                    tracing::warn!(error = %e, "signal sweep failed");
                 }
                 match audit.sweep(retention).await {
                     Ok(n) if n > 0 => tracing::info!(deleted = n, "audit rows past retention removed"),

@@ -2,13 +2,30 @@
 //!
 //! Login, register, reauth, MFA and refresh pass through [`Limits`]:
 //!
-//! * **Rate limits**: a token bucket per client address and one per username (GCRA: one
+//! * **Rate limits**: a token bucket per client address and one per account (GCRA: one
 //!   timestamp per key). An IPv6 address counts as its /64, the block one subscriber holds. An
-//!   empty bucket answers `rate_limited` with `retry_after`.
-//! * **Lockout**: failures per username (ignoring case) are logged; `failures` of them within
-//!   `within` lock the account for `within` after the failure that tripped the rule, answered with
-//!   `account_locked` and `retry_after`. The check does not depend on the account existing, so
-//!   a lock tells nothing about which usernames are real.
+//!   empty bucket answers `rate_limited` with `retry_after`. The account's bucket is drawn on
+//!   only by clients with no history for the account ([`Scope::charges_account`]).
+//! * **Lockout**: failures are logged per account (ignoring case) *and* [`Scope`]: the client
+//!   address, a device token of the account, or a logged-in session. `failures` of them within
+//!   `within` lock that client out of that account for `within` after the failure that tripped
+//!   the rule, answered with `account_locked` and `retry_after`. No client can lock out another
+//!   (OWASP ASVS 5.0 6.3.1 and its note on malicious lockout), and an admin's unlock lifts every
+//!   scope's lock at once. The check does not depend on the account existing, so a lock tells
+//!   nothing about which usernames are real.
+//!
+//! ```text
+//!                       account "admin"
+//!   ┌───────────────────────┬─────────────────────┬────────────────────────┐
+//!   │ Address(203.0.113.66) │ Device(id from an   │ Session(hash)          │  one failure log
+//!   │ attacker: 20 failures │ earlier login)      │ reauth / password      │  (the rules below)
+//!   │ → locked for a day    │ owner: 0 → open     │ change: own failures   │  per scope
+//!   └───────────┬───────────┴─────────────────────┴────────────────────────┘
+//!               └─ draws on the account bucket (5/min); Device and Session do not
+//!   unlock(admin, t): failures and locks of every scope up to t are void
+//! ```
+//!
+//! Each scope's log follows the same rules:
 //!
 //! ```text
 //!                failure, no rule tripped            each rule: N failures in (now - W, now]
@@ -17,7 +34,7 @@
 //!           ┌────────────┐───┘  N-th failure within W   ┌──────────────────────────┐
 //!   ───────▶│  unlocked  │ ───────────────────────────▶ │ locked until failure + W │
 //!           └────────────┘ ◀─────────────────────────── └──────────────────────────┘
-//!                 ▲ │             now >= failure + W       (longest tripped rule wins;
+//!                 ▲ │      now >= failure + W, or an unlock  (longest tripped rule wins;
 //!                 │ │ success                               success does not unlock)
 //!                 └─┘
 //! ```
@@ -42,6 +59,7 @@
 //! (`[proxy] trusted`), in which case `X-Forwarded-For` names it.
 
 mod config;
+pub mod device;
 pub(crate) mod lockout;
 pub(crate) mod memory;
 mod proxy;
@@ -55,6 +73,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+pub use device::DeviceTokens;
 pub use config::{LimitsConfig, RawLimits, RawLockout, RawLockoutWindow, RawProxy};
 pub use lockout::{Lock, LockoutPolicy, LockoutWindow};
 pub use memory::{MemoryBackend, MAX_KEYS};
@@ -119,6 +138,85 @@ pub enum BucketKey {
     User(UserKey),
 }
 
+/// Who is making an attempt on an account: the hard lock counts each one's failures apart, so
+/// no client can lock out another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A client with no proof of an earlier login to the account, judged by its address (an
+    /// IPv6 /64 is one client; no address known: all such clients together).
+    Address(Option<IpAddr>),
+    /// A client holding a device token of the account (it logged in to it before).
+    Device([u8; 16]),
+    /// A logged-in session proving its password again (reauth, password change), by session id
+    /// hash.
+    Session([u8; 32]),
+}
+
+impl Scope {
+    /// Whether attempts in this scope draw from the account's shared bucket. Only clients with
+    /// no history for the account do: so an attacker emptying it cannot keep the owner out.
+    pub fn charges_account(&self) -> bool {
+        matches!(self, Scope::Address(_))
+    }
+
+    /// A short name for audit rows.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scope::Address(_) => "address",
+            Scope::Device(_) => "device",
+            Scope::Session(_) => "session",
+        }
+    }
+}
+
+/// The key of one failure log: an account and a [`Scope`] together, hashed (fixed-size, and a
+/// shared backend stores neither names nor addresses).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LockKey([u8; 32]);
+
+impl LockKey {
+    /// The log of `user`'s failures from `scope`.
+    pub fn new(user: &UserKey, scope: &Scope) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"portcullis-lock-v1\0");
+        h.update(user.as_bytes());
+        match scope {
+            Scope::Address(None) => h.update([0u8]),
+            Scope::Address(Some(ip)) => {
+                h.update([1u8]);
+                match ip_key(*ip) {
+                    IpAddr::V4(v4) => h.update(v4.octets()),
+                    IpAddr::V6(v6) => h.update(v6.octets()),
+                }
+            }
+            Scope::Device(id) => {
+                h.update([2u8]);
+                h.update(id);
+            }
+            Scope::Session(hash) => {
+                h.update([3u8]);
+                h.update(hash);
+            }
+        }
+        Self(h.finalize().into())
+    }
+
+    /// The digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for LockKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LockKey(")?;
+        for b in &self.0[..6] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
 /// The address a per-address bucket is kept under: IPv4 as is (IPv4-mapped IPv6 as IPv4),
 /// IPv6 as its /64.
 pub fn ip_key(ip: IpAddr) -> IpAddr {
@@ -129,29 +227,40 @@ pub fn ip_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Where buckets and failure logs are kept. Each method is one atomic step on one key, so
-/// instances sharing a backend cannot race past a limit. Rates and rules come with each call:
-/// a backend stores state, [`Limits`] holds the configuration.
+/// Where buckets, failure logs and unlock marks are kept. Each method is one atomic step on one
+/// key, so instances sharing a backend cannot race past a limit. Rates and rules come with each
+/// call: a backend stores state, [`Limits`] holds the configuration.
 #[async_trait]
 pub trait LimitBackend: Send + Sync + fmt::Debug {
     /// Takes one attempt from the bucket `key` at `now`: `None` when allowed, `Some(wait)` when
     /// the bucket is empty and an attempt comes back after `wait`.
     async fn take(&self, key: BucketKey, rate: Rate, now: OffsetDateTime) -> Result<Option<Duration>, Error>;
 
-    /// The lock in force on `user` at `now`, if any.
-    async fn lock(&self, user: &UserKey, now: OffsetDateTime) -> Result<Option<Lock>, Error>;
+    /// Refills the bucket `key` (an admin unlocked the account).
+    async fn reset(&self, key: BucketKey) -> Result<(), Error>;
 
-    /// Logs a failed attempt on `user`; `Some` when it locks the account (or extends the lock in
-    /// force).
+    /// The lock in force on `key` at `now`, if any, ignoring what an unlock at `cleared` lifted.
+    async fn lock(&self, key: &LockKey, cleared: Option<OffsetDateTime>, now: OffsetDateTime)
+        -> Result<Option<Lock>, Error>;
+
+    /// Logs a failed attempt on `key` (failures at or before `cleared` no longer count); `Some`
+    /// when it locks (or extends the lock in force).
     async fn record_failure(
         &self,
-        user: &UserKey,
+        key: &LockKey,
         policy: &LockoutPolicy,
+        cleared: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<Option<Lock>, Error>;
 
     /// Logs a successful attempt: the shortest window forgets the failures before it.
-    async fn record_success(&self, user: &UserKey, policy: &LockoutPolicy, now: OffsetDateTime) -> Result<(), Error>;
+    async fn record_success(&self, key: &LockKey, policy: &LockoutPolicy, now: OffsetDateTime) -> Result<(), Error>;
+
+    /// When `user` was last unlocked by an admin, if within the longest window.
+    async fn unlocked_at(&self, user: &UserKey) -> Result<Option<OffsetDateTime>, Error>;
+
+    /// Marks `user` unlocked at `at`: every failure and lock of every scope up to then is void.
+    async fn unlock(&self, user: &UserKey, at: OffsetDateTime) -> Result<(), Error>;
 }
 
 /// Rate limits and lockout, as configured, over a [`LimitBackend`].
@@ -188,23 +297,25 @@ impl Limits {
         self.take(BucketKey::Ip(ip_key(ip)), self.config.per_ip, now, "too many attempts from this address").await
     }
 
-    /// Takes one attempt from the bucket of `username` (ignoring case); `rate_limited` when it
-    /// is empty.
-    pub async fn check_user(&self, username: &str, now: OffsetDateTime) -> Result<(), Error> {
-        if !self.config.enabled {
+    /// Takes one attempt from the account's shared bucket of `username` (ignoring case), when
+    /// `scope` draws from it (see [`Scope::charges_account`]); `rate_limited` when it is empty.
+    pub async fn check_user(&self, username: &str, scope: &Scope, now: OffsetDateTime) -> Result<(), Error> {
+        if !self.config.enabled || !scope.charges_account() {
             return Ok(());
         }
         let key = BucketKey::User(UserKey::new(username));
         self.take(key, self.config.per_user, now, "too many attempts for this account").await
     }
 
-    /// `account_locked` while a lock is in force on `username`. Check before verifying the
-    /// password: a locked account must not confirm a guess.
-    pub async fn check_locked(&self, username: &str, now: OffsetDateTime) -> Result<(), Error> {
+    /// `account_locked` while a lock is in force on `username` for `scope`. Check before
+    /// verifying the password: a locked client must not confirm a guess.
+    pub async fn check_locked(&self, username: &str, scope: &Scope, now: OffsetDateTime) -> Result<(), Error> {
         if !self.config.lockout.enabled() {
             return Ok(());
         }
-        match self.backend.lock(&UserKey::new(username), now).await? {
+        let user = UserKey::new(username);
+        let cleared = self.backend.unlocked_at(&user).await?;
+        match self.backend.lock(&LockKey::new(&user, scope), cleared, now).await? {
             Some(lock) => Err(Error::retry_after(
                 ErrorKind::AccountLocked,
                 "the account is locked after repeated failed attempts",
@@ -214,22 +325,33 @@ impl Limits {
         }
     }
 
-    /// Logs a failed attempt on `username`, whether or not the account exists; `Some` when
-    /// this failure locks it (or extends the lock in force).
-    pub async fn record_failure(&self, username: &str, now: OffsetDateTime) -> Result<Option<Lock>, Error> {
+    /// Logs a failed attempt on `username` from `scope`, whether or not the account exists;
+    /// `Some` when this failure locks it for that scope (or extends the lock in force).
+    pub async fn record_failure(&self, username: &str, scope: &Scope, now: OffsetDateTime) -> Result<Option<Lock>, Error> {
         if !self.config.lockout.enabled() {
             return Ok(None);
         }
-        self.backend.record_failure(&UserKey::new(username), &self.config.lockout, now).await
+        let user = UserKey::new(username);
+        let cleared = self.backend.unlocked_at(&user).await?;
+        self.backend.record_failure(&LockKey::new(&user, scope), &self.config.lockout, cleared, now).await
     }
 
-    /// Logs a successful attempt on `username`: failures before it stop counting toward the
-    /// shortest window (only).
-    pub async fn record_success(&self, username: &str, now: OffsetDateTime) -> Result<(), Error> {
+    /// Logs a successful attempt on `username` from `scope`: failures before it stop counting
+    /// toward the shortest window (only).
+    pub async fn record_success(&self, username: &str, scope: &Scope, now: OffsetDateTime) -> Result<(), Error> {
         if !self.config.lockout.enabled() {
             return Ok(());
         }
-        self.backend.record_success(&UserKey::new(username), &self.config.lockout, now).await
+        let key = LockKey::new(&UserKey::new(username), scope);
+        self.backend.record_success(&key, &self.config.lockout, now).await
+    }
+
+    /// Lifts every lock on `username`, from every scope, as of `at`, and refills the account's
+    /// shared bucket.
+    pub async fn unlock(&self, username: &str, at: OffsetDateTime) -> Result<(), Error> {
+        let user = UserKey::new(username);
+        self.backend.unlock(&user, at).await?;
+        self.backend.reset(BucketKey::User(user)).await
     }
 
     async fn take(&self, key: BucketKey, rate: Rate, now: OffsetDateTime, detail: &str) -> Result<(), Error> {
@@ -251,6 +373,10 @@ mod tests {
 
     const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
     const MIN: Duration = Duration::from_secs(60);
+    /// The client of the single-client scenarios.
+    const A: Scope = Scope::Address(Some(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7))));
+    /// An attacker elsewhere.
+    const ATTACKER: Scope = Scope::Address(Some(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 66))));
 
     /// Where a scenario keeps its state: this process, or a Redis of the test's own.
     enum Backend {
@@ -298,7 +424,12 @@ mod tests {
         failures_outside_the_window_do_not_count,
         ten_failures_in_an_hour_lock_for_an_hour,
         twenty_failures_in_a_day_lock_for_a_day,
-        success_resets_only_the_shortest_window
+        success_resets_only_the_shortest_window,
+        an_attacker_at_one_address_cannot_lock_out_the_owner_at_another,
+        a_device_and_a_session_are_judged_on_their_own_failures,
+        the_account_bucket_charges_only_clients_without_history,
+        an_unlock_lifts_every_lock_of_the_account_and_refills_its_bucket,
+        an_ipv6_attacker_rotating_within_its_slash_64_is_one_client
     );
 
     fn at(secs: u64) -> OffsetDateTime {
@@ -318,7 +449,7 @@ mod tests {
     async fn fail(l: &Limits, user: &str, from: u64, n: u64) -> Option<Lock> {
         let mut last = None;
         for i in 0..n {
-            last = l.record_failure(user, at(from + i)).await.expect("recorded");
+            last = l.record_failure(user, &A, at(from + i)).await.expect("recorded");
         }
         last
     }
@@ -360,12 +491,12 @@ mod tests {
     async fn the_user_bucket_ignores_case(b: &Backend) {
         let l = b.limits(LimitsConfig::default());
         for name in ["alice", "Alice", "ALICE", "aLiCe", "alicE"] {
-            l.check_user(name, T0).await.expect("burst of 5");
+            l.check_user(name, &A, T0).await.expect("burst of 5");
         }
         // 5 per minute: one attempt every 12 seconds.
-        assert_eq!(retry(l.check_user("alice", T0).await), (ErrorKind::RateLimited, Some(12)));
-        l.check_user("bob", T0).await.expect("another user");
-        l.check_user("alice", at(12)).await.expect("refilled one");
+        assert_eq!(retry(l.check_user("alice", &A, T0).await), (ErrorKind::RateLimited, Some(12)));
+        l.check_user("bob", &A, T0).await.expect("another user");
+        l.check_user("alice", &A, at(12)).await.expect("refilled one");
     }
 
     async fn disabled_limits_allow_everything(b: &Backend) {
@@ -375,23 +506,23 @@ mod tests {
         let l = b.limits(config);
         for _ in 0..100 {
             l.check_ip(ip("203.0.113.5"), T0).await.expect("off");
-            l.check_user("alice", T0).await.expect("off");
+            l.check_user("alice", &A, T0).await.expect("off");
         }
         assert_eq!(fail(&l, "alice", 0, 50).await, None);
-        l.check_locked("alice", at(60)).await.expect("never locked");
+        l.check_locked("alice", &A, at(60)).await.expect("never locked");
     }
 
     async fn five_failures_in_ten_minutes_lock_for_ten_minutes(b: &Backend) {
         let l = b.limits(LimitsConfig::default());
         assert_eq!(fail(&l, "alice", 0, 4).await, None);
-        l.check_locked("alice", at(3)).await.expect("4 failures");
+        l.check_locked("alice", &A, at(3)).await.expect("4 failures");
         let lock = fail(&l, "Alice", 500, 1).await.expect("the 5th within 10m");
         assert_eq!(lock.window, LockoutWindow { failures: 5, within: 10 * MIN });
         assert_eq!(lock.until, at(500 + 600));
-        assert_eq!(retry(l.check_locked("ALICE", at(500)).await), (ErrorKind::AccountLocked, Some(600)));
-        assert_eq!(retry(l.check_locked("alice", at(1099)).await).1, Some(1));
-        l.check_locked("alice", at(1100)).await.expect("lifted after the window");
-        l.check_locked("bob", at(500)).await.expect("other accounts are not locked");
+        assert_eq!(retry(l.check_locked("ALICE", &A, at(500)).await), (ErrorKind::AccountLocked, Some(600)));
+        assert_eq!(retry(l.check_locked("alice", &A, at(1099)).await).1, Some(1));
+        l.check_locked("alice", &A, at(1100)).await.expect("lifted after the window");
+        l.check_locked("bob", &A, at(500)).await.expect("other accounts are not locked");
     }
 
     async fn failures_outside_the_window_do_not_count(b: &Backend) {
@@ -399,7 +530,7 @@ mod tests {
         fail(&l, "alice", 0, 4).await;
         // From 600s on, each new failure pushes an old one out of (now - 10m, now].
         assert_eq!(fail(&l, "alice", 600, 4).await, None);
-        l.check_locked("alice", at(603)).await.expect("never 5 within 10m");
+        l.check_locked("alice", &A, at(603)).await.expect("never 5 within 10m");
         // Five within (4s, 604s]: 600..=604.
         assert!(fail(&l, "alice", 604, 1).await.is_some());
     }
@@ -413,9 +544,9 @@ mod tests {
         let lock = fail(&l, "alice", 1321, 1).await.expect("10 within 1h");
         assert_eq!(lock.window, LockoutWindow { failures: 10, within: 60 * MIN });
         assert_eq!(lock.until, at(1321 + 3600));
-        assert_eq!(retry(l.check_locked("alice", at(1321)).await), (ErrorKind::AccountLocked, Some(3600)));
-        assert!(l.check_locked("alice", at(1321 + 3599)).await.is_err());
-        l.check_locked("alice", at(1321 + 3600)).await.expect("lifted after an hour");
+        assert_eq!(retry(l.check_locked("alice", &A, at(1321)).await), (ErrorKind::AccountLocked, Some(3600)));
+        assert!(l.check_locked("alice", &A, at(1321 + 3599)).await.is_err());
+        l.check_locked("alice", &A, at(1321 + 3600)).await.expect("lifted after an hour");
     }
 
     async fn twenty_failures_in_a_day_lock_for_a_day(b: &Backend) {
@@ -423,29 +554,114 @@ mod tests {
         // Blocks of four, 61 minutes apart: neither shorter rule sees enough.
         for block in 0..4 {
             assert_eq!(fail(&l, "alice", block * 3660, 4).await, None);
-            l.check_locked("alice", at(block * 3660 + 3)).await.expect("not yet");
+            l.check_locked("alice", &A, at(block * 3660 + 3)).await.expect("not yet");
         }
         assert_eq!(fail(&l, "alice", 4 * 3660, 3).await, None);
         let last = 4 * 3660 + 3;
         let lock = fail(&l, "alice", last, 1).await.expect("20 within 24h");
         assert_eq!(lock.window, LockoutWindow { failures: 20, within: 24 * 60 * MIN });
         assert_eq!(lock.until, at(last + 86_400));
-        assert_eq!(retry(l.check_locked("alice", at(last)).await), (ErrorKind::AccountLocked, Some(86_400)));
-        l.check_locked("alice", at(last + 86_400)).await.expect("lifted after a day");
+        assert_eq!(retry(l.check_locked("alice", &A, at(last)).await), (ErrorKind::AccountLocked, Some(86_400)));
+        l.check_locked("alice", &A, at(last + 86_400)).await.expect("lifted after a day");
     }
 
     async fn success_resets_only_the_shortest_window(b: &Backend) {
         let l = b.limits(LimitsConfig::default());
         fail(&l, "alice", 0, 4).await;
-        l.record_success("alice", at(10)).await.expect("success");
+        l.record_success("alice", &A, at(10)).await.expect("success");
         // Four more: without the reset these would make 8 within 10m.
         assert_eq!(fail(&l, "alice", 20, 4).await, None);
-        l.check_locked("alice", at(30)).await.expect("not locked");
+        l.check_locked("alice", &A, at(30)).await.expect("not locked");
         // The 5th after the success trips the 10m rule.
         assert_eq!(fail(&l, "alice", 30, 1).await.expect("5 since success").window.within, 10 * MIN);
         // The 1h rule still counts all of them: after the 10m lock, one more makes 10 in 1h.
         assert_eq!(fail(&l, "alice", 30 + 600, 1).await.expect("10 in 1h").window.within, 60 * MIN);
         // A success for an account with no failures logged changes nothing.
-        l.record_success("nobody", at(0)).await.expect("no log");
+        l.record_success("nobody", &A, at(0)).await.expect("no log");
+    }
+
+    async fn an_attacker_at_one_address_cannot_lock_out_the_owner_at_another(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
+        // Blocks of five, eleven minutes apart, for a day: every rule trips for the attacker.
+        let mut t = 0;
+        for _ in 0..5 {
+            for _ in 0..5 {
+                l.record_failure("admin", &ATTACKER, at(t)).await.expect("recorded");
+                t += 1;
+            }
+            t += 660;
+        }
+        assert_eq!(retry(l.check_locked("admin", &ATTACKER, at(t)).await).0, ErrorKind::AccountLocked);
+        let held = l.record_failure("admin", &ATTACKER, at(t)).await.expect("recorded");
+        assert!(held.is_some_and(|lock| lock.window.within >= 60 * MIN), "the attacker's lock grows");
+        // The owner, at another address, is not locked at any point of the clock.
+        for later in [t, t + 600, t + 3600] {
+            l.check_locked("admin", &A, at(later)).await.expect("the owner's address is its own client");
+        }
+        l.record_success("admin", &A, at(t + 1)).await.expect("owner logs in");
+        assert!(l.check_locked("admin", &ATTACKER, at(t + 2)).await.is_err(), "the owner's success frees no one else");
+    }
+
+    async fn a_device_and_a_session_are_judged_on_their_own_failures(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
+        let device = Scope::Device([7; 16]);
+        let session = Scope::Session([9; 32]);
+        fail(&l, "alice", 0, 6).await.expect("the address is locked");
+        l.check_locked("alice", &device, at(10)).await.expect("a device with history is not");
+        l.check_locked("alice", &session, at(10)).await.expect("nor a logged-in session");
+        for i in 0..5 {
+            l.record_failure("alice", &device, at(20 + i)).await.expect("recorded");
+        }
+        assert_eq!(retry(l.check_locked("alice", &device, at(30)).await).0, ErrorKind::AccountLocked);
+        l.check_locked("alice", &Scope::Device([8; 16]), at(30)).await.expect("another device is not");
+        l.check_locked("alice", &session, at(30)).await.expect("the session is not");
+    }
+
+    async fn the_account_bucket_charges_only_clients_without_history(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
+        for _ in 0..5 {
+            l.check_user("alice", &ATTACKER, T0).await.expect("burst of 5");
+        }
+        assert_eq!(retry(l.check_user("alice", &A, T0).await).0, ErrorKind::RateLimited, "shared by new clients");
+        for _ in 0..50 {
+            l.check_user("alice", &Scope::Device([7; 16]), T0).await.expect("a device with history");
+            l.check_user("alice", &Scope::Session([9; 32]), T0).await.expect("a logged-in session");
+        }
+    }
+
+    async fn an_unlock_lifts_every_lock_of_the_account_and_refills_its_bucket(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
+        let device = Scope::Device([7; 16]);
+        fail(&l, "alice", 0, 25).await.expect("locked for a day");
+        for i in 0..5 {
+            l.record_failure("alice", &device, at(i)).await.expect("recorded");
+        }
+        for _ in 0..5 {
+            l.check_user("alice", &A, at(30)).await.expect("burst");
+        }
+        fail(&l, "bob", 0, 5).await.expect("another account locked");
+        l.unlock("ALICE", at(40)).await.expect("unlocked");
+        for scope in [A, device] {
+            l.check_locked("alice", &scope, at(41)).await.expect("lifted");
+        }
+        l.check_user("alice", &A, at(41)).await.expect("bucket refilled");
+        assert!(l.check_locked("bob", &A, at(41)).await.is_err(), "only that account");
+        // The cleared failures stay forgotten: four new ones do not lock, the fifth does.
+        assert_eq!(fail(&l, "alice", 50, 4).await, None);
+        assert!(fail(&l, "alice", 60, 1).await.is_some());
+        // An older unlock applied late changes nothing.
+        l.unlock("alice", at(10)).await.expect("unlocked");
+        assert!(l.check_locked("alice", &A, at(61)).await.is_err());
+    }
+
+    async fn an_ipv6_attacker_rotating_within_its_slash_64_is_one_client(b: &Backend) {
+        let l = b.limits(LimitsConfig::default());
+        for i in 0..5u64 {
+            let scope = Scope::Address(ip(&format!("2001:db8:1:2::{i:x}")));
+            l.record_failure("alice", &scope, at(i)).await.expect("recorded");
+        }
+        let same_64 = Scope::Address(ip("2001:db8:1:2:ffff::1"));
+        assert!(l.check_locked("alice", &same_64, at(6)).await.is_err());
+        l.check_locked("alice", &Scope::Address(ip("2001:db8:1:3::1")), at(6)).await.expect("another /64");
     }
 }

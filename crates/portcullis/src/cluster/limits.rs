@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use super::{hex, in_time, unreachable, Redis};
 use crate::error::Error;
 use crate::limits::lockout::{FailureLog, Lock, LockoutPolicy};
-use crate::limits::{memory::gcra, memory::unix_nanos, BucketKey, LimitBackend, LimitsConfig, Rate, UserKey};
+use crate::limits::{memory::gcra, memory::unix_nanos, BucketKey, LimitBackend, LimitsConfig, LockKey, Rate, UserKey};
 
 /// `KEYS[1]`: the key; `ARGV[1]`: the value expected (`""` for none); `ARGV[2]`: the new value;
 /// `ARGV[3]`: its lifetime in milliseconds. Returns `{1, ""}` when written, `{0, current}` when the
@@ -111,8 +111,12 @@ impl RedisLimits {
         }
     }
 
-    fn log_key(&self, user: &UserKey) -> String {
-        self.redis.key(&format!("lockout:{}", hex(user.as_bytes())))
+    fn log_key(&self, key: &LockKey) -> String {
+        self.redis.key(&format!("lockout:{}", hex(key.as_bytes())))
+    }
+
+    fn unlock_key(&self, user: &UserKey) -> String {
+        self.redis.key(&format!("unlock:{}", hex(user.as_bytes())))
     }
 }
 
@@ -133,31 +137,64 @@ impl LimitBackend for RedisLimits {
         .await
     }
 
-    async fn lock(&self, user: &UserKey, now: OffsetDateTime) -> Result<Option<Lock>, Error> {
-        let value = self.get(&self.log_key(user)).await?;
-        Ok(FailureLog::decode(&value).and_then(|log| log.lock(now)))
+    async fn reset(&self, key: BucketKey) -> Result<(), Error> {
+        let mut connection = self.redis.connection();
+        let key = self.bucket_key(key);
+        in_time(::redis::cmd("DEL").arg(key).query_async::<()>(&mut connection)).await.map_err(unreachable)
+    }
+
+    async fn lock(
+        &self,
+        key: &LockKey,
+        cleared: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<Option<Lock>, Error> {
+        let value = self.get(&self.log_key(key)).await?;
+        Ok(FailureLog::decode(&value).and_then(|mut log| {
+            log.clear(cleared);
+            log.lock(now)
+        }))
     }
 
     async fn record_failure(
         &self,
-        user: &UserKey,
+        key: &LockKey,
         policy: &LockoutPolicy,
+        cleared: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<Option<Lock>, Error> {
-        self.update(&self.log_key(user), self.log_ttl, |current| {
+        self.update(&self.log_key(key), self.log_ttl, |current| {
             let mut log = FailureLog::decode(current).unwrap_or_default();
+            log.clear(cleared);
             let lock = log.record_failure(policy, now);
             (Some(log.encode()), lock)
         })
         .await
     }
 
-    async fn record_success(&self, user: &UserKey, _: &LockoutPolicy, now: OffsetDateTime) -> Result<(), Error> {
-        self.update(&self.log_key(user), self.log_ttl, |current| {
+    async fn record_success(&self, key: &LockKey, _: &LockoutPolicy, now: OffsetDateTime) -> Result<(), Error> {
+        self.update(&self.log_key(key), self.log_ttl, |current| {
             // No failures logged: nothing to forgive, and nothing is written for the name.
             let Some(mut log) = FailureLog::decode(current) else { return (None, ()) };
             log.record_success(now);
             (Some(log.encode()), ())
+        })
+        .await
+    }
+
+    async fn unlocked_at(&self, user: &UserKey) -> Result<Option<OffsetDateTime>, Error> {
+        let value = self.get(&self.unlock_key(user)).await?;
+        Ok(value.parse::<i128>().ok().and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(n).ok()))
+    }
+
+    async fn unlock(&self, user: &UserKey, at: OffsetDateTime) -> Result<(), Error> {
+        let at = unix_nanos(at);
+        self.update(&self.unlock_key(user), self.log_ttl, |current| {
+            // Instances apply one unlock each, possibly out of order: the latest wins.
+            match current.parse::<i64>() {
+                Ok(held) if held >= at => (None, ()),
+                _ => (Some(at.to_string()), ()),
+            }
         })
         .await
     }
@@ -170,6 +207,11 @@ mod tests {
     use super::*;
     use crate::cluster::testing::TestRedis;
     use crate::limits::Limits;
+
+    /// One client address for every attempt.
+    fn anywhere() -> crate::limits::Scope {
+        crate::limits::Scope::Address(Some(IpAddr::from([192, 0, 2, 9])))
+    }
 
     fn instance(server: &TestRedis, config: &LimitsConfig) -> Limits {
         let redis = Redis::new(&server.url(), "shared:").expect("url");
@@ -210,13 +252,14 @@ mod tests {
         let now = OffsetDateTime::UNIX_EPOCH;
         for (i, limits) in [&a, &b, &c, &a].into_iter().enumerate() {
             assert_eq!(
-                limits.record_failure("alice", now + Duration::from_secs(i as u64)).await.expect("logged"),
+                limits.record_failure("alice", &anywhere(), now + Duration::from_secs(i as u64)).await.expect("logged"),
                 None
             );
         }
-        assert!(b.record_failure("ALICE", now + Duration::from_secs(5)).await.expect("logged").is_some());
+        assert!(b.record_failure("ALICE", &anywhere(), now + Duration::from_secs(5)).await.expect("logged").is_some());
         for limits in [&a, &b, &c] {
-            let refused = limits.check_locked("alice", now + Duration::from_secs(6)).await.expect_err("locked");
+            let refused =
+                limits.check_locked("alice", &anywhere(), now + Duration::from_secs(6)).await.expect_err("locked");
             assert_eq!(refused.kind(), crate::error::ErrorKind::AccountLocked);
         }
     }
@@ -226,19 +269,20 @@ mod tests {
         let mut server = TestRedis::start();
         let limits = instance(&server, &LimitsConfig::default());
         let now = OffsetDateTime::UNIX_EPOCH;
-        limits.check_user("alice", now).await.expect("up");
+        limits.check_user("alice", &anywhere(), now).await.expect("up");
         server.stop();
         for refused in [
-            limits.check_user("alice", now).await,
+            limits.check_user("alice", &anywhere(), now).await,
             limits.check_ip(Some(IpAddr::from([192, 0, 2, 1])), now).await,
-            limits.check_locked("alice", now).await,
-            limits.record_failure("alice", now).await.map(drop),
+            limits.check_locked("alice", &anywhere(), now).await,
+            limits.record_failure("alice", &anywhere(), now).await.map(drop),
+            limits.unlock("alice", now).await,
         ] {
             assert_eq!(refused.expect_err("fails closed").kind(), crate::error::ErrorKind::Unavailable);
         }
         server.restart();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while limits.check_user("bob", now).await.is_err() {
+        while limits.check_user("bob", &anywhere(), now).await.is_err() {
             assert!(std::time::Instant::now() < deadline, "recovers by itself");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -47,6 +47,10 @@ pub const CSRF_ACCESS_COOKIE: &str = "csrf_access_token";
 /// Double-submit value for the refresh cookie.
 pub const CSRF_REFRESH_COOKIE: &str = "csrf_refresh_token";
 
+/// The device cookie: tokens of the accounts this browser logged in to, which let the lockout
+/// tell the owner's browser from an attacker's (see `limits::device`).
+pub const DEVICE_COOKIE: &str = "portcullis_device";
+
 /// The token-mode cookies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenCookie {
@@ -152,6 +156,12 @@ impl CookieJar {
             None => (String::new(), CookieDuration::ZERO),
         };
         self.build_with(name, value, Some(age), http_only, path)
+    }
+
+    /// Sets the device cookie for `max_age`.
+    pub fn device(&self, value: String, max_age: std::time::Duration) -> HeaderValue {
+        let age = CookieDuration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
+        self.build(DEVICE_COOKIE, value, Some(age))
     }
 
     /// Sets the CSRF nonce cookie (kept a year; the token it backs is not a credential alone).

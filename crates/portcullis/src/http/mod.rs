@@ -68,6 +68,20 @@ impl AppState {
     }
 }
 
+impl StateInner {
+    /// Administration over this instance's parts.
+    pub fn console(&self) -> crate::admin::Console<'_> {
+        crate::admin::Console::new(
+            self.store.as_ref(),
+            &self.accounts,
+            &self.sessions,
+            &self.audit,
+            self.clock.as_ref(),
+            self.gate.limits(),
+        )
+    }
+}
+
 impl Deref for AppState {
     type Target = StateInner;
     fn deref(&self) -> &StateInner {

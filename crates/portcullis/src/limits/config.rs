@@ -43,14 +43,22 @@ impl Default for RawLimits {
 pub struct RawLockout {
     /// Lock accounts after repeated failed attempts.
     pub enabled: bool,
-    /// Each rule: `failures` failures within `within` lock the account for `within`.
+    /// Each rule: `failures` failures from one client within `within` lock that client out of
+    /// the account for `within`.
     pub windows: Vec<RawLockoutWindow>,
+    /// How long a browser that logged in to an account is known as the owner's device (its
+    /// device token), judged on its own failures only.
+    pub device_ttl: String,
 }
 
 impl Default for RawLockout {
     fn default() -> Self {
         let window = |failures, within: &str| RawLockoutWindow { failures, within: within.into() };
-        Self { enabled: true, windows: vec![window(5, "10m"), window(10, "1h"), window(20, "24h")] }
+        Self {
+            enabled: true,
+            windows: vec![window(5, "10m"), window(10, "1h"), window(20, "24h")],
+            device_ttl: "90d".into(),
+        }
     }
 }
 
@@ -86,6 +94,8 @@ pub struct LimitsConfig {
     pub lockout: LockoutPolicy,
     /// Peers allowed to name the client in `X-Forwarded-For`.
     pub trusted_proxies: Vec<Cidr>,
+    /// Lifetime of a device token.
+    pub device_ttl: Duration,
 }
 
 impl LimitsConfig {
@@ -128,6 +138,18 @@ impl LimitsConfig {
             problems.push("lockout.windows: list at least one window, or set lockout.enabled = false".into());
         }
 
+        let device_ttl = match parse_duration(&lockout.device_ttl) {
+            Ok(d) if d >= Duration::from_secs(60) => d,
+            Ok(_) => {
+                problems.push("lockout.device_ttl: must be at least 1m".into());
+                Duration::ZERO
+            }
+            Err(e) => {
+                problems.push(format!("lockout.device_ttl: {e}"));
+                Duration::ZERO
+            }
+        };
+
         let mut trusted_proxies = Vec::new();
         for (i, range) in proxy.trusted.iter().enumerate() {
             match range.parse::<Cidr>() {
@@ -145,6 +167,7 @@ impl LimitsConfig {
             per_user: Rate { per_minute: limits.per_user_per_minute, burst: limits.per_user_burst },
             lockout: LockoutPolicy::new(lockout.enabled, windows),
             trusted_proxies,
+            device_ttl,
         })
     }
 }
@@ -160,6 +183,7 @@ impl Default for LimitsConfig {
             per_user: Rate { per_minute: 5, burst: 5 },
             lockout: LockoutPolicy::new(true, vec![window(5, 10), window(10, 60), window(20, 24 * 60)]),
             trusted_proxies: Vec::new(),
+            device_ttl: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -187,6 +211,7 @@ mod tests {
         let lockout = RawLockout {
             enabled: true,
             windows: vec![window(5, "10m"), window(10, "forever"), window(0, "1h"), window(3, "600s"), window(2, "0s")],
+            device_ttl: "30s".into(),
         };
         let proxy = RawProxy { trusted: vec!["127.0.0.1/32".into(), "10.0.0.1/8".into(), "proxy".into()] };
         let problems = LimitsConfig::from_raw(&limits, &lockout, &proxy).expect_err("invalid");
@@ -198,17 +223,18 @@ mod tests {
             "lockout.windows[2].failures:",
             "lockout.windows[3].within: the same span as lockout.windows[0]",
             "lockout.windows[4].within:",
+            "lockout.device_ttl: must be at least 1m",
             "proxy.trusted[1]:",
             "proxy.trusted[2]:",
         ] {
             assert!(text.contains(key), "{key} missing from\n{text}");
         }
-        assert_eq!(problems.len(), 8, "{text}");
+        assert_eq!(problems.len(), 9, "{text}");
 
-        let none = RawLockout { enabled: true, windows: vec![] };
+        let none = RawLockout { enabled: true, windows: vec![], ..RawLockout::default() };
         let problems = LimitsConfig::from_raw(&RawLimits::default(), &none, &RawProxy::default()).expect_err("empty");
         assert!(problems[0].starts_with("lockout.windows:"), "{problems:?}");
-        let off = RawLockout { enabled: false, windows: vec![] };
+        let off = RawLockout { enabled: false, windows: vec![], ..RawLockout::default() };
         let config = LimitsConfig::from_raw(&RawLimits::default(), &off, &RawProxy::default()).expect("off");
         assert!(!config.lockout.enabled());
     }

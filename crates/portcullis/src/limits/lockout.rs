@@ -60,6 +60,11 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// When the failure that tripped the rule happened.
+    pub fn tripped_at(&self) -> OffsetDateTime {
+        self.until - self.window.within
+    }
+
     /// Whole seconds until the lock lifts, rounded up, at least 1.
     pub fn retry_after_secs(&self, now: OffsetDateTime) -> u64 {
         let left = self.until - now;
@@ -84,6 +89,21 @@ impl FailureLog {
     /// The lock in force at `now`, if any.
     pub(crate) fn lock(&self, now: OffsetDateTime) -> Option<Lock> {
         self.lock.filter(|l| now < l.until)
+    }
+
+    /// Forgets what an unlock at `at` cleared: failures at or before it stop counting toward
+    /// every window, and a lock tripped at or before it is lifted. `true` when anything changed.
+    pub(crate) fn clear(&mut self, at: Option<OffsetDateTime>) -> bool {
+        let Some(at) = at else { return false };
+        let before = self.failures.len();
+        while self.failures.front().is_some_and(|&t| t <= at) {
+            self.failures.pop_front();
+        }
+        let lifted = self.lock.is_some_and(|l| l.tripped_at() <= at);
+        if lifted {
+            self.lock = None;
+        }
+        lifted || self.failures.len() != before
     }
 
     /// Records a failure at `now`; `Some` when it locks the account (or extends the lock in force).
@@ -245,6 +265,20 @@ mod tests {
         assert_eq!(log.failures.len(), 1, "only the last day is kept");
         fail(&mut log, &p, T0 + Duration::from_secs(4000 * 3600), 50);
         assert_eq!(log.failures.len(), p.most_failures());
+    }
+
+    #[test]
+    fn an_unlock_clears_every_window_and_the_lock() {
+        let p = policy();
+        let mut log = FailureLog::default();
+        fail(&mut log, &p, T0, 12).expect("locked for an hour");
+        assert!(log.lock(T0 + MIN).is_some());
+        assert!(!log.clear(None), "no unlock: nothing changes");
+        assert!(log.clear(Some(T0 + MIN)));
+        assert_eq!(log.lock(T0 + MIN), None);
+        // The cleared failures no longer count: four more do not reach the 10m rule.
+        assert_eq!(fail(&mut log, &p, T0 + 2 * MIN, 4), None);
+        assert!(log.record_failure(&p, T0 + 3 * MIN).is_some(), "the fifth since the unlock does");
     }
 
     #[test]

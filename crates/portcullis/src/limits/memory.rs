@@ -11,7 +11,7 @@ use moka::sync::Cache;
 use time::OffsetDateTime;
 
 use super::lockout::{FailureLog, Lock, LockoutPolicy};
-use super::{BucketKey, LimitBackend, LimitsConfig, Rate, UserKey};
+use super::{BucketKey, LimitBackend, LimitsConfig, LockKey, Rate, UserKey};
 use crate::error::Error;
 
 /// Keys each map holds at most; beyond it the least useful are evicted (a spray of addresses or
@@ -25,7 +25,10 @@ pub struct MemoryBackend {
     ips: Cache<IpAddr, Arc<AtomicI64>>,
     /// The same per username key.
     users: Cache<UserKey, Arc<AtomicI64>>,
-    failures: Cache<UserKey, Arc<Mutex<FailureLog>>>,
+    /// One failure log per account and client scope.
+    failures: Cache<LockKey, Arc<Mutex<FailureLog>>>,
+    /// The last admin unlock per account; older than the longest window it clears nothing.
+    unlocks: Cache<UserKey, OffsetDateTime>,
 }
 
 impl MemoryBackend {
@@ -36,7 +39,12 @@ impl MemoryBackend {
         // A lock ends at most the longest window after its last failure, and the last access
         // is no earlier than that failure: an entry idle that long holds nothing in force.
         let longest = config.lockout.longest().unwrap_or(Duration::ZERO).max(Duration::from_secs(1));
-        Self { ips, users, failures: Cache::builder().max_capacity(MAX_KEYS).time_to_idle(longest).build() }
+        Self {
+            ips,
+            users,
+            failures: Cache::builder().max_capacity(MAX_KEYS).time_to_idle(longest).build(),
+            unlocks: Cache::builder().max_capacity(MAX_KEYS).time_to_live(longest).build(),
+        }
     }
 }
 
@@ -46,6 +54,7 @@ impl fmt::Debug for MemoryBackend {
             .field("ips", &self.ips.entry_count())
             .field("users", &self.users.entry_count())
             .field("failures", &self.failures.entry_count())
+            .field("unlocks", &self.unlocks.entry_count())
             .finish()
     }
 }
@@ -70,26 +79,54 @@ impl LimitBackend for MemoryBackend {
         }
     }
 
-    async fn lock(&self, user: &UserKey, now: OffsetDateTime) -> Result<Option<Lock>, Error> {
+    async fn reset(&self, key: BucketKey) -> Result<(), Error> {
+        match key {
+            BucketKey::Ip(ip) => self.ips.invalidate(&ip),
+            BucketKey::User(user) => self.users.invalidate(&user),
+        }
+        Ok(())
+    }
+
+    async fn lock(
+        &self,
+        key: &LockKey,
+        cleared: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<Option<Lock>, Error> {
         // A read never creates an entry: unknown names cost no memory here.
-        Ok(self.failures.get(user).and_then(|log| log.lock().unwrap_or_else(PoisonError::into_inner).lock(now)))
+        let Some(log) = self.failures.get(key) else { return Ok(None) };
+        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.clear(cleared);
+        Ok(log.lock(now))
     }
 
     async fn record_failure(
         &self,
-        user: &UserKey,
+        key: &LockKey,
         policy: &LockoutPolicy,
+        cleared: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<Option<Lock>, Error> {
-        let log = self.failures.get_with(*user, Arc::default);
+        let log = self.failures.get_with(*key, Arc::default);
         let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.clear(cleared);
         Ok(log.record_failure(policy, now))
     }
 
-    async fn record_success(&self, user: &UserKey, _: &LockoutPolicy, now: OffsetDateTime) -> Result<(), Error> {
-        if let Some(log) = self.failures.get(user) {
+    async fn record_success(&self, key: &LockKey, _: &LockoutPolicy, now: OffsetDateTime) -> Result<(), Error> {
+        if let Some(log) = self.failures.get(key) {
             log.lock().unwrap_or_else(PoisonError::into_inner).record_success(now);
         }
+        Ok(())
+    }
+
+    async fn unlocked_at(&self, user: &UserKey) -> Result<Option<OffsetDateTime>, Error> {
+        Ok(self.unlocks.get(user))
+    }
+
+    async fn unlock(&self, user: &UserKey, at: OffsetDateTime) -> Result<(), Error> {
+        // Unlocks may be applied out of order (several instances, a replayed signal): keep the latest.
+        self.unlocks.entry(*user).and_upsert_with(|held| held.map_or(at, |e| e.into_value().max(at)));
         Ok(())
     }
 }

@@ -30,7 +30,7 @@ use crate::clock::SharedClock;
 use crate::cluster::{Dependency, Fanout, Invalidation};
 use crate::config::SessionConfig;
 use crate::error::Result;
-use crate::store::{SessionKind, SessionRecord, Store, User};
+use crate::store::{SessionKind, SessionRecord, SignalKind, Store, User};
 
 pub mod protection;
 pub mod remember;
@@ -406,6 +406,10 @@ impl SessionManager {
         for hash in &hashes {
             self.drop_everywhere(Invalidation::Session(*hash)).await;
         }
+        // Servers that did not do this themselves (the CLI ended them) hear it within a second.
+        if !hashes.is_empty() {
+            self.store.send_signal(SignalKind::Changed, Some(user_id), self.clock.now()).await?;
+        }
         Ok(hashes.len())
     }
 
@@ -419,6 +423,29 @@ impl SessionManager {
     /// cache.
     pub async fn refresh_user(&self, user_id: Uuid) {
         self.drop_everywhere(Invalidation::User(user_id)).await;
+        self.signal(Some(user_id)).await;
+    }
+
+    /// [`SessionManager::refresh_user`] for many accounts (a role's holders), with one signal
+    /// for every other server rather than one per account.
+    pub async fn refresh_users(&self, user_ids: &[Uuid]) {
+        for id in user_ids {
+            self.drop_everywhere(Invalidation::User(*id)).await;
+        }
+        match user_ids {
+            [] => {}
+            [one] => self.signal(Some(*one)).await,
+            _ => self.signal(None).await,
+        }
+    }
+
+    /// Tells every server through the store that `user_id`'s (or, with `None`, every) cached
+    /// session must be re-read. The change itself is already stored: when this fails, servers
+    /// re-read within `session.touch_interval` anyway, so it is logged, not returned.
+    async fn signal(&self, user_id: Option<Uuid>) {
+        if let Err(e) = self.store.send_signal(SignalKind::Changed, user_id, self.clock.now()).await {
+            tracing::warn!(error = %e, "could not signal a session change to other servers");
+        }
     }
 
     /// Step-up for a cookie session: a new secret (session-fixation mitigation at a privilege
@@ -497,6 +524,14 @@ impl SessionManager {
     /// The clock.
     pub(crate) fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+}
+
+/// Drops `what` from this instance's cache only (a change another process made and signalled).
+impl SessionManager {
+    /// Drops `what` here only (`None`: every cached session).
+    pub fn forget_here(&self, what: Option<Invalidation>) {
+        forget(&self.cache, what);
     }
 }
 

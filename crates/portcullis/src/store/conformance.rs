@@ -322,6 +322,26 @@ async fn transfer(store: &dyn Store) {
     assert_eq!(store.audit_count().await.expect("count"), count + 3);
 }
 
+async fn signals(store: &dyn Store) {
+    use crate::store::SignalKind;
+    assert_eq!(store.last_signal().await.expect("last"), 0, "none yet");
+    let alice = Uuid::now_v7();
+    let t = at(1_000) + std::time::Duration::from_micros(1_500);
+    store.send_signal(SignalKind::Changed, Some(alice), t).await.expect("sent");
+    store.send_signal(SignalKind::Unlock, Some(alice), at(1_001)).await.expect("sent");
+    store.send_signal(SignalKind::Changed, None, at(1_002)).await.expect("sent");
+    let all = store.signals_after(0, 10).await.expect("read");
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "lowest first");
+    assert_eq!((all[0].kind, all[0].user_id), (Some(SignalKind::Changed), Some(alice)));
+    assert_eq!(all[0].at, at(1_000) + std::time::Duration::from_millis(2), "to the millisecond, rounded up");
+    assert_eq!((all[1].kind, all[2].user_id), (Some(SignalKind::Unlock), None));
+    assert_eq!(store.last_signal().await.expect("last"), all[2].seq);
+    assert_eq!(store.signals_after(all[0].seq, 1).await.expect("read"), all[1..2]);
+    assert_eq!(store.delete_signals_before(at(1_002)).await.expect("swept"), 2);
+    assert_eq!(store.signals_after(0, 10).await.expect("read"), all[2..]);
+}
+
 /// Runs the whole suite against `store` (which must be empty).
 pub(crate) async fn run(store: Arc<dyn Store>) {
     users(store.as_ref()).await;
@@ -331,6 +351,7 @@ pub(crate) async fn run(store: Arc<dyn Store>) {
     remember(store.as_ref()).await;
     audit(store.as_ref()).await;
     transfer(store.as_ref()).await;
+    signals(store.as_ref()).await;
 }
 
 #[tokio::test]

@@ -368,9 +368,86 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the server needs from one backend.
-pub trait Store: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + Health + Transfer {}
+pub trait Store:
+    UserStore + SessionStore + RoleStore + RememberStore + AuditStore + SignalStore + Health + Transfer
+{
+}
 
-impl<T: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + Health + Transfer> Store for T {}
+impl<T: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + SignalStore + Health + Transfer> Store
+    for T
+{
+}
+
+/// What a signal asks every running instance to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalKind {
+    /// An account's sessions, roles or state changed: drop its cached sessions (every cached
+    /// session when the signal names no account).
+    Changed,
+    /// An admin lifted an account's lockout.
+    Unlock,
+}
+
+impl SignalKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Changed => "changed",
+            SignalKind::Unlock => "unlock",
+        }
+    }
+
+    /// The kind a stored name means; `None` for a name this version does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "changed" => Some(SignalKind::Changed),
+            "unlock" => Some(SignalKind::Unlock),
+            _ => None,
+        }
+    }
+}
+
+/// A signal as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalRecord {
+    /// Its number; higher numbers were sent later (mostly: see [`SignalStore::signals_after`]).
+    pub seq: i64,
+    /// What to do; `None` for a kind a newer version sent.
+    pub kind: Option<SignalKind>,
+    /// The account concerned, if one.
+    pub user_id: Option<Uuid>,
+    /// When it was sent, to the millisecond.
+    pub at: OffsetDateTime,
+}
+
+/// Signals from one process to every running instance (see `crate::signal`).
+#[async_trait]
+pub trait SignalStore: Send + Sync {
+    /// Appends a signal.
+    async fn send_signal(&self, kind: SignalKind, user_id: Option<Uuid>, at: OffsetDateTime) -> StoreResult<()>;
+    /// Signals numbered above `after`, lowest first, at most `limit`. A number may become
+    /// visible after a higher one (concurrent writers), so readers look back a little.
+    async fn signals_after(&self, after: i64, limit: u32) -> StoreResult<Vec<SignalRecord>>;
+    /// The highest signal number, 0 when there is none.
+    async fn last_signal(&self) -> StoreResult<i64>;
+    /// Deletes signals sent before `before`; returns how many.
+    async fn delete_signals_before(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// `t` in Unix milliseconds, rounded up (a signal never predates what caused it).
+pub(crate) fn to_unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from((t.unix_timestamp_nanos() + 999_999).div_euclid(1_000_000)).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_unix_ms(ms: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+/// A stored signal row: (seq, kind, user id text, at_ms).
+pub(crate) fn signal_from_row((seq, kind, user_id, at_ms): (i64, String, Option<String>, i64)) -> StoreResult<SignalRecord> {
+    let user_id = user_id.map(|id| Uuid::parse_str(&id)).transpose().map_err(|e| StoreError::Backend(Box::new(e)))?;
+    Ok(SignalRecord { seq, kind: SignalKind::parse(&kind), user_id, at: from_unix_ms(at_ms)? })
+}
 
 /// Opens the backend named by `url` (`sqlite:…`, `postgres://…` or `postgresql://…`) and applies
 /// its migrations.

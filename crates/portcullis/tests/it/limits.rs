@@ -124,6 +124,8 @@ async fn the_day_window_trips_on_failures_spread_over_hours() {
 async fn a_success_resets_the_shortest_window_only() {
     let server = Server::with(lockout).await;
     let b = ready(&server).await;
+    // The first login gives this browser a device token: from then on it is judged on its own.
+    assert_eq!(attempt(&b, "test", "test").await.status(), StatusCode::OK);
     for _ in 0..2 {
         attempt(&b, "test", "wrong").await;
     }
@@ -139,6 +141,135 @@ async fn a_success_resets_the_shortest_window_only() {
     assert!(retry > 600, "the hour rule tripped, not the ten-minute one: {retry}");
     let rows = server.auth.audit().query(&crate::protection::audit_query("locked")).await.unwrap();
     assert_eq!(rows.len(), 1);
+    let detail: Value = serde_json::from_str(rows[0].detail.as_deref().unwrap()).unwrap();
+    assert_eq!(detail["scope"], "device");
+}
+
+/// Lockout only, every client named by `X-Forwarded-For` from a trusted local proxy.
+fn behind_proxy(c: &mut portcullis::RawConfig) {
+    lockout(c);
+    c.proxy.trusted = vec!["127.0.0.1/32".into()];
+}
+
+fn from(ip: &str) -> reqwest::header::HeaderMap {
+    headers(&[("x-forwarded-for", ip)])
+}
+
+async fn attempt_from(b: &Browser, ip: &str, username: &str, password: &str) -> reqwest::Response {
+    b.post_with("/api/login", json!({"username": username, "password": password}), from(ip)).await
+}
+
+const OWNER_IP: &str = "198.51.100.7";
+const ATTACKER_IP: &str = "203.0.113.66";
+
+/// The attacker fails six times in two blocks of three, eleven minutes apart: the ten-minute rule
+/// trips, then the hour rule.
+async fn hammer(server: &Server, attacker: &Browser, username: &str) {
+    for block in [3, 3] {
+        for _ in 0..block {
+            let res = attempt_from(attacker, ATTACKER_IP, username, "guess").await;
+            assert!(matches!(res.status().as_u16(), 401 | 423), "{}", res.status());
+        }
+        server.advance_minutes(11);
+    }
+    server.advance_minutes(-11);
+    let retry = locked(attempt_from(attacker, ATTACKER_IP, username, "test").await).await;
+    assert!(retry > 600, "the hour rule holds the attacker: {retry}");
+}
+
+#[tokio::test]
+async fn an_attacker_at_one_address_cannot_lock_out_the_owner_elsewhere_or_behind_it() {
+    let server = Server::with(behind_proxy).await;
+    // The owner's usual browser logged in before, from the attacker's address (a shared NAT).
+    let usual = ready(&server).await;
+    assert_eq!(attempt_from(&usual, ATTACKER_IP, "test", "test").await.status(), StatusCode::OK);
+    let session = usual.get("/api/getsession").await.text().await.unwrap();
+    assert!(session.contains("true"));
+    let attacker = ready(&server).await;
+    hammer(&server, &attacker, "test").await;
+    // A new browser elsewhere has no history: judged by its own address, which did nothing.
+    let elsewhere = ready(&server).await;
+    assert_eq!(attempt_from(&elsewhere, OWNER_IP, "test", "test").await.status(), StatusCode::OK);
+    // The usual browser, behind the attacker's very address, is judged on its device token.
+    assert_eq!(attempt_from(&usual, ATTACKER_IP, "test", "test").await.status(), StatusCode::OK);
+    // Its live session proves the password again and changes it, from that address too.
+    let reauth = usual.post_with("/api/reauth", json!({"password": "test"}), from(ATTACKER_IP)).await;
+    assert_eq!(reauth.status(), StatusCode::OK);
+    let change = json!({"current_password": "test", "new_password": "a much longer one"});
+    let res = usual.post_with("/api/password", change, from(ATTACKER_IP)).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    // The attacker stays locked, with the new password as with the old.
+    locked(attempt_from(&attacker, ATTACKER_IP, "test", "a much longer one").await).await;
+    // An unknown name is locked for the attacker alike: nothing tells which names exist.
+    hammer(&server, &attacker, "nobody-here").await;
+}
+
+#[tokio::test]
+async fn a_session_is_locked_out_of_step_up_by_its_own_failures_only() {
+    let server = Server::with(behind_proxy).await;
+    let owner = ready(&server).await;
+    assert_eq!(attempt_from(&owner, OWNER_IP, "test", "test").await.status(), StatusCode::OK);
+    let thief = ready(&server).await;
+    assert_eq!(attempt_from(&thief, OWNER_IP, "test", "test").await.status(), StatusCode::OK);
+    for _ in 0..3 {
+        let res = thief.post_with("/api/reauth", json!({"password": "guess"}), from(OWNER_IP)).await;
+        problem(res, 401, "invalid_credentials").await;
+    }
+    locked(thief.post_with("/api/reauth", json!({"password": "test"}), from(OWNER_IP)).await).await;
+    let res = owner.post_with("/api/reauth", json!({"password": "test"}), from(OWNER_IP)).await;
+    assert_eq!(res.status(), StatusCode::OK, "another session of the same account and address");
+    assert_eq!(attempt_from(&owner, OWNER_IP, "test", "test").await.status(), StatusCode::OK, "logins too");
+}
+
+#[tokio::test]
+async fn the_account_bucket_cannot_keep_the_owner_out() {
+    let server = Server::with(|c| {
+        c.lockout.enabled = false;
+        c.limits.per_user_burst = 2;
+        c.limits.per_user_per_minute = 1;
+        c.proxy.trusted = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let usual = ready(&server).await;
+    assert_eq!(attempt_from(&usual, OWNER_IP, "test", "test").await.status(), StatusCode::OK);
+    server.advance_minutes(5);
+    // Attackers from many addresses empty the bucket that clients with no history share.
+    for i in 0..10 {
+        let bot = ready(&server).await;
+        let res = attempt_from(&bot, &format!("203.0.113.{i}"), "test", "guess").await;
+        assert!(matches!(res.status().as_u16(), 401 | 429));
+    }
+    let newcomer = ready(&server).await;
+    problem(attempt_from(&newcomer, OWNER_IP, "test", "test").await, 429, "rate_limited").await;
+    // The owner's browser with its device token is not charged by it.
+    for _ in 0..3 {
+        assert_eq!(attempt_from(&usual, "192.0.2.1", "test", "test").await.status(), StatusCode::OK);
+    }
+    // Token login reads the same device cookie.
+    assert_eq!(usual.token_login_as("test", "test").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_admin_unlocks_an_account_for_every_client_and_it_is_audited() {
+    let server = Server::with(behind_proxy).await;
+    server.add_user("root", "root password", &["admin"]).await;
+    let admin = server.login_as("root", "root password").await;
+    let attacker = ready(&server).await;
+    hammer(&server, &attacker, "test").await;
+    let test = server.auth.store().user_by_username("test").await.unwrap().unwrap();
+    let res = admin.send(reqwest::Method::POST, &format!("/api/admin/users/{}/unlock", test.id), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(attempt_from(&attacker, ATTACKER_IP, "test", "test").await.status(), StatusCode::OK, "lifted");
+    let rows = server.auth.audit().query(&crate::protection::audit_query("unlocked")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let detail: Value = serde_json::from_str(rows[0].detail.as_deref().unwrap()).unwrap();
+    assert_eq!((detail["by"].as_str(), rows[0].username.as_deref()), (Some("root"), Some("test")));
+    // Unknown accounts are 404, and the route is an admin's only.
+    let nobody = format!("/api/admin/users/{}/unlock", uuid::Uuid::now_v7());
+    problem(admin.send(reqwest::Method::POST, &nobody, None).await, 404, "not_found").await;
+    let user = server.login_as("test", "test").await;
+    let res = user.send(reqwest::Method::POST, &format!("/api/admin/users/{}/unlock", test.id), None).await;
+    problem(res, 403, "forbidden").await;
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/api/admin/users", get(list_users).post(create_user))
         .route("/api/admin/users/{id}", get(get_user).patch(update_user).delete(delete_user))
         .route("/api/admin/users/{id}/revoke-sessions", post(revoke_sessions))
+        .route("/api/admin/users/{id}/unlock", post(unlock))
         .route("/api/admin/roles", get(list_roles).post(create_role))
         .route("/api/admin/roles/{name}/permissions", put(set_permissions))
         .route("/api/admin/audit", get(audit))
@@ -43,7 +44,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
 }
 
 fn console(state: &AppState) -> Console<'_> {
-    Console::new(state.store.as_ref(), &state.accounts, &state.sessions, &state.audit, state.clock.as_ref())
+    state.console()
 }
 
 /// A changing admin request: the instance, the admin (already resolved by the guard) and where
@@ -165,6 +166,11 @@ async fn delete_user(call: Call, Path(id): Path<String>) -> Result<Response, Api
 async fn revoke_sessions(call: Call, Path(id): Path<String>) -> Result<Response, ApiError> {
     let ended = call.console().revoke_sessions(call.actor(), user_id(&id)?).await?;
     Ok(json_value(StatusCode::OK, &json!({ "revoked": ended })))
+}
+
+async fn unlock(call: Call, Path(id): Path<String>) -> Result<Response, ApiError> {
+    call.console().unlock(call.actor(), user_id(&id)?).await?;
+    Ok(json_value(StatusCode::OK, &json!({ "unlocked": true })))
 }
 
 async fn list_roles(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -15,7 +15,7 @@ use crate::http::body::Input;
 use crate::http::error::ApiError;
 use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser, MaybeSession};
 use crate::http::{cookies, AppState};
-use crate::login::Purpose;
+use crate::login::{Attempt, Purpose};
 use crate::session::{ClientInfo, LoginMethod, SessionSecret};
 
 pub(crate) const PING: &[u8] = b"{\"ping\":\"pong!\"}\n";
@@ -66,9 +66,12 @@ async fn login(
     let next = fields.return_to();
     fields.finish()?;
     // Unknown user, wrong password and disabled account all land here, alike.
-    let Some(user) = state.gate.check(&username, &password, &client, Purpose::SessionLogin).await? else {
+    let attempt =
+        Attempt::Login { purpose: Purpose::SessionLogin, device: cookies::read(&headers, cookies::DEVICE_COOKIE) };
+    let Some(admitted) = state.gate.check(&username, &password, &client, attempt).await? else {
         return Ok(json(StatusCode::UNAUTHORIZED, LOGIN_FALSE));
     };
+    let user = admitted.user;
     // Session-fixation mitigation: any session this browser had ends, and a new id is issued.
     if let Some(old) = cookies::read(&headers, state.cookies.session_name()).and_then(SessionSecret::parse) {
         state.sessions.revoke(&old.hash(), "relogin").await?;
@@ -84,6 +87,9 @@ async fn login(
     };
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, state.cookies.session(secret.encode()));
+    if let Some(device) = admitted.device {
+        h.append(header::SET_COOKIE, state.cookies.device(device, state.gate.devices().ttl()));
+    }
     // A series this browser had ends; a new one starts only when asked for.
     let old_series = cookies::read(&headers, state.cookies.remember_name());
     if let Some(old) = old_series {

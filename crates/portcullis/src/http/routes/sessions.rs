@@ -17,7 +17,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Client, CurrentUser};
 use crate::http::guard::Fresh;
 use crate::http::{cookies, AppState};
-use crate::login::Purpose;
+use crate::login::{Attempt, Purpose};
 use crate::password::Password;
 use crate::session::LiveSession;
 use crate::store::{SessionKind, User};
@@ -39,10 +39,12 @@ async fn confirm(
     client: &crate::session::ClientInfo,
     purpose: Purpose,
 ) -> Result<User, ApiError> {
-    let found = state.gate.check(&live.user().username, password, client, purpose).await?;
+    // The session is the client here: only its own failures can lock it out of step-up.
+    let attempt = Attempt::Confirm { purpose, session: &live.record().id_hash };
+    let found = state.gate.check(&live.user().username, password, client, attempt).await?;
     match found {
         // The name may have been freed and taken again since login: the ids must agree.
-        Some(user) if user.id == live.user().id => Ok(user),
+        Some(admitted) if admitted.user.id == live.user().id => Ok(admitted.user),
         _ => Err(Error::new(ErrorKind::InvalidCredentials, "wrong password").into()),
     }
 }

@@ -21,7 +21,7 @@ use crate::http::cookies::{self, TokenCookie};
 use crate::http::error::ApiError;
 use crate::http::extract::{check_double_submit, check_origin, resolve, Client};
 use crate::http::AppState;
-use crate::login::Purpose;
+use crate::login::{Attempt, Purpose};
 use crate::session::LiveSession;
 use crate::token::{family, family_hash};
 
@@ -103,13 +103,20 @@ async fn login(
     let mut fields = input.fields();
     let next = fields.return_to();
     fields.finish()?;
-    let Some(user) = state.gate.check(&username, &password, &client, Purpose::TokenLogin).await? else {
+    let attempt =
+        Attempt::Login { purpose: Purpose::TokenLogin, device: cookies::read(&headers, cookies::DEVICE_COOKIE) };
+    let Some(admitted) = state.gate.check(&username, &password, &client, attempt).await? else {
         return Err(Error::new(ErrorKind::InvalidCredentials, "wrong username or password").into());
     };
-    let live = state.sessions.create_family(&user, client.clone()).await?;
+    let live = state.sessions.create_family(&admitted.user, client.clone()).await?;
     let subject = Subject::session(&live);
     state.audit.record(event::LOGIN_OK, subject, Some(&client), json!({ "method": "token" })).await;
-    issue(&state, &live, 0, Some("logged in"), next)
+    let mut response = issue(&state, &live, 0, Some("logged in"), next)?;
+    if let Some(device) = admitted.device {
+        let cookie = state.cookies.device(device, state.gate.devices().ttl());
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]

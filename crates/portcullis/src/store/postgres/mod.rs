@@ -22,6 +22,7 @@ use super::{
 mod audit;
 mod remember;
 mod roles;
+mod signals;
 #[doc(hidden)]
 pub mod testing;
 mod transfer;

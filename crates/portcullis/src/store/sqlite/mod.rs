@@ -18,6 +18,7 @@ use super::{
 mod audit;
 mod remember;
 mod roles;
+mod signals;
 mod transfer;
 
 /// SQLite-backed store.
