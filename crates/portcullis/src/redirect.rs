@@ -3,8 +3,13 @@
 //!
 //! Accepted: `/`, `/app/settings?tab=2#x`. Refused: anything with a scheme or host
 //! (`https://evil.example`, `//evil.example`, `/\evil.example`, `\\evil.example`), relative
-//! paths without a leading `/`, control characters, whitespace and percent-encoded forms of the
-//! above (`/%2F%2Fevil.example`, `/%5Cevil.example`).
+//! paths without a leading `/`, control characters, whitespace, percent-encoded forms of the
+//! above however many times encoded (`/%2F%2Fevil.example`, `/%252F%252Fevil.example`,
+//! `/%5Cevil.example`), and look-alike slashes and backslashes anywhere (`/／／evil.example`,
+//! `/∕∕evil.example`, `/＼evil.example`), which a normalizing proxy, framework or client may
+//! turn into the real ones.
+
+use std::borrow::Cow;
 
 /// Longest `next` accepted.
 pub const MAX_NEXT: usize = 2048;
@@ -22,12 +27,60 @@ pub fn safe_next(next: &str) -> Option<&str> {
     if next.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
         return None;
     }
-    // Decoded once, the path must still not reach another host or hide a backslash.
-    let decoded = percent_decode(next)?;
-    if decoded.starts_with("//") || decoded.contains('\\') || decoded.chars().any(char::is_control) {
-        return None;
+    // Every layer of percent-encoding is peeled, since whatever reads `next` later (a proxy, a
+    // framework, the SPA) may decode it again: no form of it may reach another host or hide a
+    // backslash or a look-alike slash. The first layer must be well-formed; below it a `%` that
+    // starts no escape is a literal percent sign, as browsers read it.
+    let mut decoded = percent_decode(next)?;
+    for _ in 0..MAX_DECODE_ROUNDS {
+        if decoded.starts_with("//") || decoded.chars().any(|c| c == '\\' || c.is_control() || is_look_alike_slash(c)) {
+            return None;
+        }
+        match percent_decode_lenient(&decoded) {
+            Cow::Borrowed(_) => return Some(next),
+            Cow::Owned(deeper) => decoded = deeper,
+        }
     }
-    Some(next)
+    // Still encoded after that many rounds: nothing legitimate nests so deep.
+    None
+}
+
+/// Rounds of percent-decoding tried before a `next` is refused as still encoded.
+const MAX_DECODE_ROUNDS: usize = 8;
+
+/// Characters drawn like `/` or `\` (Unicode's confusables for them, and the compatibility forms
+/// that NFKC folds into them). Letters of real scripts that resemble a slash (`ノ`, `丿`) are
+/// left alone: paths in those languages use them.
+fn is_look_alike_slash(c: char) -> bool {
+    matches!(
+        c,
+        '\u{FF0F}' // FULLWIDTH SOLIDUS
+            | '\u{FF3C}' // FULLWIDTH REVERSE SOLIDUS
+            | '\u{FE68}' // SMALL REVERSE SOLIDUS
+            | '\u{2215}' // DIVISION SLASH
+            | '\u{2216}' // SET MINUS
+            | '\u{2044}' // FRACTION SLASH
+            | '\u{2041}' // CARET INSERTION POINT
+            | '\u{1735}' // PHILIPPINE SINGLE PUNCTUATION
+            | '\u{2571}' // BOX DRAWINGS LIGHT DIAGONAL UPPER RIGHT TO LOWER LEFT
+            | '\u{2572}' // BOX DRAWINGS LIGHT DIAGONAL UPPER LEFT TO LOWER RIGHT
+            | '\u{27CB}' // MATHEMATICAL RISING DIAGONAL
+            | '\u{27CD}' // MATHEMATICAL FALLING DIAGONAL
+            | '\u{29F5}' // REVERSE SOLIDUS OPERATOR
+            | '\u{29F8}' // BIG SOLIDUS
+            | '\u{29F9}' // BIG REVERSE SOLIDUS
+            | '\u{2F02}' // KANGXI RADICAL DOT
+            | '\u{2F03}' // KANGXI RADICAL SLASH
+            | '\u{3033}' // VERTICAL KANA REPEAT MARK UPPER HALF
+            | '\u{31D3}' // CJK STROKE SP
+            | '\u{31D4}' // CJK STROKE D
+            | '\u{0337}' // COMBINING SHORT SOLIDUS OVERLAY
+            | '\u{0338}' // COMBINING LONG SOLIDUS OVERLAY
+            | '\u{20E5}' // COMBINING REVERSE SOLIDUS OVERLAY
+            | '\u{1D20F}' // GREEK VOCAL NOTATION SYMBOL-16
+            | '\u{1D23A}' // GREEK INSTRUMENTAL NOTATION SYMBOL-47
+            | '\u{1D23B}' // GREEK INSTRUMENTAL NOTATION SYMBOL-48
+    )
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -47,13 +100,40 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// `s` with its `%XX` escapes decoded and any other `%` kept; borrowed when there was nothing to
+/// decode, so the caller knows the text is stable.
+fn percent_decode_lenient(s: &str) -> Cow<'_, str> {
+    let b = s.as_bytes();
+    let hex = |i: usize| b.get(i).and_then(|c| (*c as char).to_digit(16));
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut copied = 0;
+    while i < b.len() {
+        if let (b'%', Some(hi), Some(lo)) = (b[i], hex(i + 1), hex(i + 2)) {
+            out.extend_from_slice(&b[copied..i]);
+            // Two hex digits: at most 0xff, so the cast keeps the value.
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(s);
+    }
+    out.extend_from_slice(&b[copied..]);
+    // Bytes that are not UTF-8 read as U+FFFD, which is no slash of any kind.
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;
 
     #[test]
     fn same_site_paths_pass() {
-        for ok in ["/", "/app", "/app/settings?tab=2#x", "/a%20b", "/caf%C3%A9"] {
+        for ok in ["/", "/app", "/app/settings?tab=2#x", "/a%20b", "/caf%C3%A9", "/%25", "/100%2525", "/ノート"] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");
         }
     }
@@ -79,6 +159,19 @@ mod tests {
             "/a\nb",
             "/%0d%0aSet-Cookie:x",
             "/%zz",
+            "/%252F%252Fevil.example",
+            "/%25252F%25252Fevil.example",
+            "/%255Cevil.example",
+            "/%250d%250aSet-Cookie:x",
+            "/\u{FF0F}\u{FF0F}evil.example",
+            "/%EF%BC%8F%EF%BC%8Fevil.example",
+            "/\u{FF3C}evil.example",
+            "/\u{2215}\u{2215}evil.example",
+            "/\u{2044}evil.example",
+            "/\u{29F8}evil.example",
+            "/\u{FE68}evil.example",
+            "/app/\u{FF0F}/evil.example",
+            "/%2525252525252F",
         ] {
             assert_eq!(safe_next(bad), None, "{bad:?}");
         }

@@ -2,8 +2,6 @@
 //! and the request log, the request deadline, security headers, and problem+json for error
 //! statuses that left the router without a body. Panics become generic 500s.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -25,22 +23,15 @@ fn acceptable_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// A new request id shaped like a UUID: a random per-process prefix and a counter, so ids are
-/// unique without a system call per request.
+/// A new request id shaped like a UUID (version 4): 122 random bits, so ids neither repeat nor
+/// reveal how many requests came before (a counter would tell anyone watching the volume).
+/// `thread_rng` is a CSPRNG (ChaCha12) per thread, seeded and periodically reseeded from the OS:
+/// no system call per request, and seeing some ids does not predict the next ones.
 fn new_request_id() -> HeaderValue {
-    static PREFIX: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(rand::random::<u64>);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let text = format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        prefix >> 32,
-        (prefix >> 16) & 0xffff,
-        prefix & 0xffff,
-        (n >> 48) & 0xffff,
-        n & 0xffff_ffff_ffff
-    );
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("-"))
+    let bytes: [u8; 16] = rand::Rng::gen(&mut rand::thread_rng());
+    let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut text = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut text)).unwrap_or(HeaderValue::from_static("-"))
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \

@@ -5,10 +5,10 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::get;
 use axum::Router;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 
 use crate::account::Accounts;
 use crate::clock::SharedClock;
@@ -117,12 +117,17 @@ fn cors_layer(config: &Config) -> Option<CorsLayer> {
     if config.allowed_origins.is_empty() {
         return None;
     }
-    let origins = config.allowed_origins.iter().filter_map(|o| o.parse().ok()).collect::<Vec<_>>();
+    let origins = config.allowed_origins.iter().filter_map(|o| o.parse().ok()).collect::<Vec<HeaderValue>>();
+    // `Access-Control-Allow-Credentials: true` goes only beside an allowed `Origin` (tower-http
+    // sends it on every response when told `true`), so a response tells no one else, a refused
+    // origin or a probe without `Origin`, that this server takes credentials cross-site.
+    let credentialed = Arc::new(origins.clone());
+    let allow_credentials = AllowCredentials::predicate(move |origin, _| credentialed.contains(origin));
     // Credentials are allowed, so origins are listed one by one: never `*`.
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_credentials(true)
+            .allow_credentials(allow_credentials)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
             .allow_headers([
                 header::CONTENT_TYPE,

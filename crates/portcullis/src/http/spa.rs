@@ -4,6 +4,8 @@
 //! `{{ csrf_token() }}` placeholder or an existing csrf-token meta tag, else inserted at the top
 //! of `<head>`). Other paths are the SPA's files, cached long when their names carry a content
 //! hash; unknown extension-less paths fall back to `index.html` so client-side routes work.
+//! Hidden entries (any path segment starting with `.`) are never served, and a file of
+//! `spa.dir` is served only if its real path, symlinks resolved, lies inside the folder's.
 //!
 //! The SPA is `spa.dir` when configured, else the built-in one: the Svelte app of `web/`
 //! (log in, register, "who am I", sessions, password, and admin pages for the `admin` role),
@@ -119,9 +121,15 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body
     if path == "/" || path == "/index.html" {
         return index(&state, &req);
     }
-    // Only plain relative segments reach the files: no `..`, no absolute paths.
     let relative = path.trim_start_matches('/');
-    let safe = relative.split('/').all(|seg| !seg.is_empty() && seg != ".." && seg != "." && !seg.contains('\\'));
+    // Hidden files (`.env`, `.git/config`, `.htpasswd`) hold secrets, not the app: never served,
+    // and not answered with the page either, so a scan sees the same 404 as for a missing file.
+    // `..` and `.` start with a dot too, so no path climbs out of the folder.
+    if relative.split('/').any(is_hidden) {
+        return not_found();
+    }
+    // Only plain relative segments reach the files: no absolute paths, no backslashes.
+    let safe = relative.split('/').all(|seg| !seg.is_empty() && !seg.contains('\\'));
     if safe {
         match &state.spa.root {
             None => {
@@ -129,9 +137,8 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body
                     return response;
                 }
             }
-            Some(root) => {
-                let file = root.join(relative);
-                if file.is_file() {
+            Some(root) => match lookup(root.clone(), relative.to_owned()).await {
+                Lookup::File(file) => {
                     let cache = if is_fingerprinted(relative) { YEAR } else { HOUR };
                     let mut response = match ServeFile::new(file).oneshot(req).await {
                         Ok(r) => r.map(Body::new),
@@ -140,13 +147,53 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body
                     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
                     return response;
                 }
-            }
+                Lookup::Refused => return not_found(),
+                Lookup::Absent => {}
+            },
         }
     }
     if relative.rsplit('/').next().is_some_and(|n| n.contains('.')) {
         return not_found();
     }
     index(&state, &req)
+}
+
+/// Whether a request path segment names a hidden entry: it starts with `.`, or with `%2e`,
+/// which nothing here decodes but a later reader of the path might.
+fn is_hidden(segment: &str) -> bool {
+    segment.starts_with('.') || segment.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("%2e"))
+}
+
+/// What a request path names inside `spa.dir`.
+enum Lookup {
+    /// A regular file inside the folder, by its real path.
+    File(PathBuf),
+    /// Something that resolves outside the folder or into a hidden entry in it.
+    Refused,
+    /// Nothing, or a folder: the SPA's fallback rules apply.
+    Absent,
+}
+
+/// Resolves `relative` under `root` by real paths (every symlink followed): only a target inside
+/// the real path of `root`, passing no hidden entry there, is served. A symlink to `/etc`, or
+/// to a `.git` folder beside the app, lends nothing its target holds, and is answered 404 rather
+/// than with the page, like a hidden file.
+async fn lookup(root: PathBuf, relative: String) -> Lookup {
+    let resolve = move || {
+        // The folder is resolved on each request too, so a release swapped in by replacing a
+        // symlinked `spa.dir` is measured against its own real path.
+        let Ok(real_root) = std::fs::canonicalize(&root) else { return Lookup::Absent };
+        let Ok(real) = std::fs::canonicalize(root.join(&relative)) else { return Lookup::Absent };
+        let Ok(inside) = real.strip_prefix(&real_root) else { return Lookup::Refused };
+        if inside.components().any(|c| c.as_os_str().as_encoded_bytes().starts_with(b".")) {
+            return Lookup::Refused;
+        }
+        match std::fs::metadata(&real) {
+            Ok(meta) if meta.is_file() => Lookup::File(real),
+            _ => Lookup::Absent,
+        }
+    };
+    tokio::task::spawn_blocking(resolve).await.unwrap_or(Lookup::Absent)
 }
 
 /// A file of the built-in SPA, if there is one at `relative`.

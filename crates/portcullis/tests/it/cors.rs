@@ -78,3 +78,26 @@ fn a_wildcard_with_credentials_is_refused_by_config() {
     let err = raw.validate().unwrap_err().to_string();
     assert!(err.contains("cors.allowed_origins[0]"), "{err}");
 }
+
+#[tokio::test]
+async fn credentials_are_allowed_only_beside_an_allowed_origin() {
+    let server = cross_origin().await;
+    let b = server.raw();
+    let no_origin = b.http.get(b.at("/api/getcsrf")).send().await.unwrap();
+    assert!(no_origin.headers().get("access-control-allow-credentials").is_none(), "without an Origin");
+    for path in ["/api/getcsrf", "/api/nope", "/"] {
+        let refused = b.http.get(b.at(path)).header("Origin", "https://evil.example").send().await.unwrap();
+        assert!(refused.headers().get("access-control-allow-credentials").is_none(), "{path}, a refused Origin");
+    }
+    let preflight = b
+        .http
+        .request(reqwest::Method::OPTIONS, b.at("/api/login"))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.headers().get("access-control-allow-credentials").is_none(), "a refused preflight");
+    let allowed = b.http.get(b.at("/api/nope")).header("Origin", SPA).send().await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+}

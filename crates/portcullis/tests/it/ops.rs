@@ -35,6 +35,26 @@ async fn security_headers_and_request_ids() {
 }
 
 #[tokio::test]
+async fn request_ids_are_random_not_counted() {
+    let server = Server::start().await;
+    let b = server.raw();
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        let res = b.get("/api/ping").await;
+        let id = uuid::Uuid::try_parse(res.headers()["x-request-id"].to_str().unwrap()).unwrap();
+        assert_eq!(id.get_version_num(), 4, "{id}");
+        ids.push(id.as_u128());
+    }
+    // A prefix and a counter change a few low bits from one request to the next and keep the
+    // rest; random ids differ in about half of their 122 random bits.
+    for pair in ids.windows(2) {
+        let differing = (pair[0] ^ pair[1]).count_ones();
+        assert!(differing >= 24, "consecutive ids {:032x} and {:032x} differ in {differing} bits", pair[0], pair[1]);
+        assert_ne!(pair[0] >> 64, pair[1] >> 64, "consecutive ids share their first half");
+    }
+}
+
+#[tokio::test]
 async fn an_unreachable_store_fails_closed() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("gone.db").display());

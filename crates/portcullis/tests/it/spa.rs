@@ -113,3 +113,53 @@ fn a_spa_dir_without_index_is_a_config_error() {
     raw.spa.dir = Some(empty.path().to_path_buf());
     assert!(raw.validate().unwrap_err().to_string().contains("spa.dir"));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_spa_directory_serves_no_hidden_file_and_nothing_behind_a_symlink_out() {
+    use std::os::unix::fs::symlink;
+
+    let spa = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let root = spa.path();
+    fs::write(root.join("index.html"), "<html><head></head><body>app</body></html>").unwrap();
+    fs::write(root.join(".env"), "SECRET=dotenv").unwrap();
+    fs::create_dir_all(root.join(".git")).unwrap();
+    fs::write(root.join(".git/config"), "SECRET=gitconfig").unwrap();
+    fs::create_dir_all(root.join("assets/.cache")).unwrap();
+    fs::write(root.join("assets/.cache/state"), "SECRET=nested").unwrap();
+    fs::write(root.join("assets/app.js"), "console.log('app')").unwrap();
+    fs::write(outside.path().join("passwd"), "SECRET=outside").unwrap();
+    fs::write(outside.path().join("secret.txt"), "SECRET=outside").unwrap();
+    // A folder and a file that lead out of the SPA, one that leads into its `.git`, and one
+    // that stays inside and is fine.
+    symlink(outside.path(), root.join("etc")).unwrap();
+    symlink(outside.path().join("secret.txt"), root.join("leak.txt")).unwrap();
+    symlink(root.join(".git"), root.join("repo")).unwrap();
+    symlink(root.join("assets/app.js"), root.join("alias.js")).unwrap();
+    let dir = root.to_path_buf();
+    let server = Server::with(move |c| c.spa.dir = Some(dir)).await;
+    let b = server.browser();
+
+    for refused in [
+        "/.env",
+        "/.git/config",
+        "/.git/",
+        "/assets/.cache/state",
+        "/%2egit/config",
+        "/etc/passwd",
+        "/etc/secret.txt",
+        "/leak.txt",
+        "/repo/config",
+    ] {
+        let res = b.get(refused).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 404, "{refused}: {body}");
+        assert!(!body.contains("SECRET"), "{refused}: {body}");
+    }
+    let inside = b.get("/alias.js").await;
+    assert_eq!(inside.status(), 200, "a symlink that stays inside is served");
+    assert_eq!(inside.text().await.unwrap(), "console.log('app')");
+    assert_eq!(b.get("/assets/app.js").await.status(), 200);
+}

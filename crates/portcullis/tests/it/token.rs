@@ -308,6 +308,37 @@ async fn forward_auth() {
 }
 
 #[tokio::test]
+async fn forward_auth_refuses_a_query_it_does_not_understand() {
+    let server = Server::start().await;
+    let b = server.raw();
+    let login = token_login(&b).await;
+    let verify = |query: &str| b.http.get(b.at(&format!("/auth/verify?{query}"))).bearer_auth(&login.access).send();
+    // Each of these once answered 200 for a user without the role: the check fell away.
+    for (query, name) in
+        [("ROLE=admin", "ROLE"), ("role[]=admin", "role[]"), ("role%5B%5D=admin", "role[]"), ("roles=admin", "roles")]
+    {
+        let body = problem(verify(query).await.unwrap(), 400, "malformed_request").await;
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("`{name}`")), "{query}: {detail}");
+    }
+    let body = problem(verify("role=test&role=admin").await.unwrap(), 400, "malformed_request").await;
+    assert!(body["detail"].as_str().unwrap().contains("`role`"), "{body}");
+    problem(verify("jwt=x").await.unwrap(), 400, "malformed_request").await;
+    // Unauthenticated, a typo is still reported as one.
+    problem(b.get("/auth/verify?ROLE=admin").await, 400, "malformed_request").await;
+    // The documented parameter still works.
+    problem(verify("role=admin").await.unwrap(), 403, "forbidden").await;
+    assert_eq!(verify("").await.unwrap().status(), 200);
+
+    // Where the token may travel in the query string, `jwt` is that token.
+    let server = Server::with(|c| c.token.locations = vec!["query_string".into()]).await;
+    let b = server.raw();
+    let access = token_login(&b).await.access;
+    assert_eq!(b.get(&format!("/auth/verify?jwt={access}")).await.status(), 200);
+    problem(b.get(&format!("/auth/verify?jwt={access}&Role=admin")).await, 400, "malformed_request").await;
+}
+
+#[tokio::test]
 async fn refresh_in_body_when_enabled() {
     let server = Server::with(|c| c.token.refresh_in_body = true).await;
     let b = server.raw();

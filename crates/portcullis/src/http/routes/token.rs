@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind};
 use crate::http::body::Input;
 use crate::http::cookies::{self, TokenCookie};
 use crate::http::error::ApiError;
-use crate::http::extract::{check_double_submit, check_origin, resolve, Client};
+use crate::http::extract::{check_double_submit, check_origin, locations, resolve, Client};
 use crate::http::AppState;
 use crate::login::{Attempt, Purpose};
 use crate::session::LiveSession;
@@ -185,22 +185,42 @@ async fn logout(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct VerifyQuery {
-    role: Option<String>,
+/// Longest parameter name quoted back in an error.
+const MAX_QUOTED_PARAM: usize = 64;
+
+/// The `role` asked of `/auth/verify`. Any other parameter is refused rather than ignored: a
+/// typo in a proxy's configuration (`?ROLE=admin`, `?role[]=admin`) would otherwise drop the
+/// role check and let every signed-in user through (fail open). So is a second `role`, which
+/// two readers could take differently. `jwt` is the token itself where `query_string` is one
+/// of the route's token locations.
+fn verify_role(parts: &Parts, state: &AppState) -> Result<Option<String>, Error> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+        .map_err(|_| Error::new(ErrorKind::MalformedRequest, "the query string could not be read"))?;
+    let jwt_allowed = locations(parts, state).contains(&TokenLocation::QueryString);
+    let mut role = None;
+    for (name, value) in pairs {
+        match name.as_str() {
+            "role" if role.is_none() => role = Some(value),
+            "role" => return Err(Error::new(ErrorKind::MalformedRequest, "the `role` parameter is given twice")),
+            "jwt" if jwt_allowed => {}
+            _ => {
+                let quoted: String = name.chars().take(MAX_QUOTED_PARAM).collect();
+                let detail = format!("unknown query parameter `{quoted}`: only `role` is accepted");
+                return Err(Error::new(ErrorKind::MalformedRequest, detail));
+            }
+        }
+    }
+    Ok(role)
 }
 
 /// Forward auth (nginx `auth_request`, Traefik): 200 with identity headers, or 401/403 as
-/// JSON, never a redirect.
-async fn verify(
-    State(state): State<AppState>,
-    Query(query): Query<VerifyQuery>,
-    parts: Parts,
-) -> Result<Response, ApiError> {
+/// JSON, never a redirect; 400 for a query it does not understand.
+async fn verify(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    let role = verify_role(&parts, &state)?;
     let live: Arc<LiveSession> =
         resolve(&parts, &state).await?.ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "log in first"))?;
     let user = live.user();
-    if let Some(role) = &query.role {
+    if let Some(role) = &role {
         if !user.roles.iter().any(|r| r == role) {
             return Err(Error::new(ErrorKind::Forbidden, format!("the `{role}` role is required")).into());
         }
