@@ -177,6 +177,8 @@ impl Builder {
         let audit = audit::Audit::new(Arc::clone(&store), Arc::clone(&clock));
         let limits = Arc::new(limits);
         let gate = login::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock));
+        let connections =
+            limits::ConnectionGate::new(config.connections.clone(), config.limits.trusted_proxies.clone());
         Ok(Portcullis {
             state: AppState::new(StateInner {
                 tokens,
@@ -191,6 +193,7 @@ impl Builder {
                 audit,
                 gate,
                 redis,
+                connections,
             }),
         })
     }
@@ -241,6 +244,11 @@ impl Portcullis {
     /// The audit log.
     pub fn audit(&self) -> &audit::Audit {
         &self.state.audit
+    }
+
+    /// The connection caps and counters; give it to [`http::serve_with`].
+    pub fn connections(&self) -> &limits::ConnectionGate {
+        &self.state.connections
     }
 
     /// Spawns the background sweep of expired sessions, remember-me series and old audit rows.

@@ -40,8 +40,11 @@
 //!
 //! [`client_ip`] finds the client's address: the peer itself, unless the peer is a trusted proxy
 //! (`[proxy] trusted`), in which case `X-Forwarded-For` names it.
+//!
+//! [`ConnectionGate`] caps open connections, overall and per address (see [`connections`]).
 
 mod config;
+pub mod connections;
 pub(crate) mod lockout;
 pub(crate) mod memory;
 mod proxy;
@@ -56,6 +59,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 pub use config::{LimitsConfig, RawLimits, RawLockout, RawLockoutWindow, RawProxy};
+pub use connections::{ConnectionConfig, ConnectionGate, ConnectionPermit, ConnectionStats, Refusal};
 pub use lockout::{Lock, LockoutPolicy, LockoutWindow};
 pub use memory::{MemoryBackend, MAX_KEYS};
 pub use proxy::{client_ip, Cidr};
