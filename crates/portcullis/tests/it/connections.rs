@@ -81,10 +81,11 @@ async fn slow_clients_past_the_per_address_cap_are_closed_and_others_still_answe
     for _ in 0..4 {
         slow.push(slow_client(&server, local).await);
     }
-    wait_for_open(&server, 4).await;
-
+    // Connections are accepted in the order they were made, so the four are in when the fifth
+    // is looked at.
     let mut fifth = connect_from(&server, local).await;
     assert_eq!(healthz(&mut fifth).await, "", "the fifth connection from one address is closed unanswered");
+    wait_for_open(&server, 4).await;
     let stats = server.auth.connections().stats();
     assert_eq!((stats.refused_per_address, stats.refused_overall), (1, 0));
 
@@ -113,9 +114,9 @@ async fn the_overall_cap_holds_for_every_address() {
     for _ in 0..3 {
         slow.push(slow_client(&server, IpAddr::V4(Ipv4Addr::LOCALHOST)).await);
     }
-    wait_for_open(&server, 3).await;
     let mut other = connect_from(&server, SECOND_CLIENT).await;
-    assert_eq!(healthz(&mut other).await, "");
+    assert_eq!(healthz(&mut other).await, "", "a fourth connection is closed, whatever its address");
+    wait_for_open(&server, 3).await;
     assert_eq!(server.auth.connections().stats().refused_overall, 1);
 }
 
