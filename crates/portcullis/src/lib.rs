@@ -10,7 +10,7 @@
 //! | [`csrf`] | browser-bound tokens, origin / fetch-metadata check |
 //! | [`token`] | JWT access tokens, signing keys and JWKS, rotating refresh families |
 //! | [`login`] | the gate around password checks: rate limits, lockout, audit |
-//! | [`limits`] | per-address and per-username token buckets, lockout windows, trusted proxies |
+//! | [`limits`] | per-address and per-username token buckets, lockout windows, trusted proxies, connection caps |
 //! | [`audit`] | security events to the store and to `tracing` |
 //! | [`admin`] | account, role and audit administration |
 //! | [`import`] | importing users with their existing password hashes |
@@ -39,7 +39,9 @@
 //!     .with_state(auth.state())
 //!     .merge(auth.api_router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! portcullis::http::serve(listener, app, std::future::pending()).await?;
+//! // The configured header deadline, idle limit and connection caps (`[server]`).
+//! let connections = auth.connections().clone();
+//! portcullis::http::serve_with(listener, app, connections, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 
