@@ -146,3 +146,34 @@ async fn an_idle_kept_alive_connection_is_closed() {
     assert!(!String::from_utf8_lossy(&rest).contains("HTTP/1.1"), "nothing but the first answer");
     wait_for_open(&server, 0).await;
 }
+
+/// One request on a kept-alive connection, read up to the end of its small JSON body.
+async fn kept_alive_healthz(stream: &mut TcpStream) {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: portcullis\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"{\"status\":\"ok\"}\n") {
+        let n = tokio::time::timeout(HANG, stream.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn between_requests_the_idle_limit_applies_and_a_started_head_has_the_header_deadline() {
+    let server = Server::with(|raw| {
+        raw.server.header_read_timeout = "300ms".into();
+        raw.server.keep_alive_timeout = "10m".into();
+    })
+    .await;
+    let mut stream = connect_from(&server, IpAddr::V4(Ipv4Addr::LOCALHOST)).await;
+    kept_alive_healthz(&mut stream).await;
+    // Idle for longer than a head may take: the connection is still there for the next request.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    kept_alive_healthz(&mut stream).await;
+    // A head begun on it and not finished is cut, long before the idle limit.
+    stream.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    let rest = String::from_utf8_lossy(&read_until_closed(&mut stream).await).into_owned();
+    assert!(rest.is_empty() || rest.starts_with("HTTP/1.1 408"), "{rest}");
+}
