@@ -90,6 +90,18 @@ async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bo
     if !config.cookie.secure && !config.bind.ip().is_loopback() {
         tracing::warn!(bind = %config.bind, "cookie.secure is off on a non-loopback address: serve over HTTPS and turn it on");
     }
+    if let Some(limit) = open_file_limit() {
+        // The connection cap only protects the server if accept() never runs out of descriptors
+        // first; leave room for the store, Redis, the SPA files and the log.
+        let wanted = u64::try_from(config.connections.max_connections).unwrap_or(u64::MAX).saturating_add(64);
+        if limit < wanted {
+            tracing::warn!(
+                limit,
+                max_connections = config.connections.max_connections,
+                "the open-file limit is below server.max_connections + 64: raise it (ulimit -n, LimitNOFILE=) or lower server.max_connections"
+            );
+        }
+    }
     let secrets = if demo {
         Secrets::ephemeral()
     } else {
@@ -122,9 +134,16 @@ async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bo
     let _ = out.flush();
     drop(out);
     auth.spawn_maintenance();
-    portcullis::http::serve(listener, auth.router(), shutdown_signal()).await?;
+    portcullis::http::serve_with(listener, auth.router(), auth.connections().clone(), shutdown_signal()).await?;
     drop(demo_dir);
     Ok(())
+}
+
+/// The soft open-file limit, where the system tells it (Linux `/proc/self/limits`).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
 }
 
 async fn shutdown_signal() {

@@ -109,6 +109,15 @@ pub struct RawServer {
     pub body_limit: u64,
     /// Longest a request may take before it is answered with 503.
     pub request_timeout: String,
+    /// Longest a client may take to send a request head, from the connection's start (or, on a
+    /// kept-alive connection, from the head's first byte); then the connection is closed.
+    pub header_read_timeout: String,
+    /// Longest a kept-alive connection may sit idle between requests.
+    pub keep_alive_timeout: String,
+    /// Most connections open at once; more are closed at once (keep under the open-file limit).
+    pub max_connections: u32,
+    /// Most connections open at once from one address (an IPv6 /64); trusted proxies excepted.
+    pub max_connections_per_address: u32,
 }
 
 impl Default for RawServer {
@@ -118,6 +127,10 @@ impl Default for RawServer {
             data_dir: PathBuf::from("data"),
             body_limit: 64 * 1024,
             request_timeout: "10s".into(),
+            header_read_timeout: "10s".into(),
+            keep_alive_timeout: "60s".into(),
+            max_connections: 10_000,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -381,6 +394,14 @@ impl RawConfig {
             p.push("server.body_limit", "must be between 1024 and 16777216 bytes");
         }
         let request_timeout = p.duration("server.request_timeout", &self.server.request_timeout);
+        let header_read_timeout = p.duration("server.header_read_timeout", &self.server.header_read_timeout);
+        let keep_alive_timeout = p.duration("server.keep_alive_timeout", &self.server.keep_alive_timeout);
+        if self.server.max_connections == 0 {
+            p.push("server.max_connections", "must be at least 1");
+        }
+        if !(1..=self.server.max_connections.max(1)).contains(&self.server.max_connections_per_address) {
+            p.push("server.max_connections_per_address", "must be between 1 and server.max_connections");
+        }
         let idle = p.duration("session.idle_timeout", &self.session.idle_timeout);
         let absolute = p.duration("session.absolute_timeout", &self.session.absolute_timeout);
         let touch = p.duration("session.touch_interval", &self.session.touch_interval);
@@ -507,6 +528,13 @@ impl RawConfig {
             data_dir: self.server.data_dir.clone(),
             body_limit: usize::try_from(self.server.body_limit).unwrap_or(usize::MAX),
             request_timeout: request_timeout.unwrap_or(zero),
+            connections: crate::limits::ConnectionConfig {
+                header_read_timeout: header_read_timeout.unwrap_or(zero),
+                keep_alive_timeout: keep_alive_timeout.unwrap_or(zero),
+                max_connections: usize::try_from(self.server.max_connections).unwrap_or(usize::MAX),
+                max_connections_per_address: usize::try_from(self.server.max_connections_per_address)
+                    .unwrap_or(usize::MAX),
+            },
             store_url,
             redis_url,
             redis_prefix: self.store.redis_prefix.clone(),
@@ -846,6 +874,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Request deadline.
     pub request_timeout: Duration,
+    /// Connection timeouts and caps.
+    pub connections: crate::limits::ConnectionConfig,
     /// Store URL.
     pub store_url: String,
     /// Redis shared by several instances, if any.
@@ -1005,6 +1035,20 @@ mod tests {
         assert_eq!(redact_url_password("postgres://app@db/auth"), "postgres://app@db/auth");
         assert_eq!(redact_url_password("sqlite:///data/p.db"), "sqlite:///data/p.db");
         assert_eq!(redact_url_password("redis://cache/0?x=a@b"), "redis://cache/0?x=a@b");
+    }
+
+    #[test]
+    fn connection_caps_and_timeouts_are_checked() {
+        let c = Config::defaults();
+        assert_eq!(c.connections, crate::limits::ConnectionConfig::default());
+        let mut raw = RawConfig::default();
+        raw.server.header_read_timeout = "0s".into();
+        raw.server.max_connections = 10;
+        raw.server.max_connections_per_address = 11;
+        let text = raw.validate().expect_err("invalid").to_string();
+        assert!(text.contains("server.header_read_timeout") && text.contains("server.max_connections_per_address"));
+        raw.server.max_connections = 0;
+        assert!(raw.validate().expect_err("invalid").to_string().contains("server.max_connections:"));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! | [`csrf`] | browser-bound tokens, origin / fetch-metadata check |
 //! | [`token`] | JWT access tokens, signing keys and JWKS, rotating refresh families |
 //! | [`login`] | the gate around password checks: rate limits, lockout, audit |
-//! | [`limits`] | per-address and per-username token buckets, lockout windows, trusted proxies |
+//! | [`limits`] | per-address and per-username token buckets, lockout windows, trusted proxies, connection caps |
 //! | [`audit`] | security events to the store and to `tracing` |
 //! | [`admin`] | account, role and audit administration |
 //! | [`import`] | importing users with their existing password hashes |
@@ -40,7 +40,9 @@
 //!     .with_state(auth.state())
 //!     .merge(auth.api_router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! portcullis::http::serve(listener, app, std::future::pending()).await?;
+//! // The configured header deadline, idle limit and connection caps (`[server]`).
+//! let connections = auth.connections().clone();
+//! portcullis::http::serve_with(listener, app, connections, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -182,6 +184,8 @@ impl Builder {
         // A change made by the CLI or another instance reaches this one within a second.
         signal::Watch::start(Arc::clone(&store), sessions.clone(), Arc::clone(&limits)).await?.spawn(HEALTH_EVERY);
         let gate = login::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock), devices);
+        let connections =
+            limits::ConnectionGate::new(config.connections.clone(), config.limits.trusted_proxies.clone());
         Ok(Portcullis {
             state: AppState::new(StateInner {
                 tokens,
@@ -196,6 +200,7 @@ impl Builder {
                 audit,
                 gate,
                 redis,
+                connections,
             }),
         })
     }
@@ -251,6 +256,11 @@ impl Portcullis {
     /// Administration of accounts, roles and the audit log (used by the CLI).
     pub fn console(&self) -> admin::Console<'_> {
         self.state.console()
+    }
+
+    /// The connection caps and counters; give it to [`http::serve_with`].
+    pub fn connections(&self) -> &limits::ConnectionGate {
+        &self.state.connections
     }
 
     /// Spawns the background sweep of expired sessions, remember-me series and old audit rows.

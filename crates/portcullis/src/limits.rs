@@ -57,8 +57,11 @@
 //!
 //! [`client_ip`] finds the client's address: the peer itself, unless the peer is a trusted proxy
 //! (`[proxy] trusted`), in which case `X-Forwarded-For` names it.
+//!
+//! [`ConnectionGate`] caps open connections, overall and per address (see [`connections`]).
 
 mod config;
+pub mod connections;
 pub mod device;
 pub(crate) mod lockout;
 pub(crate) mod memory;
@@ -75,6 +78,7 @@ use time::OffsetDateTime;
 
 pub use device::DeviceTokens;
 pub use config::{LimitsConfig, RawLimits, RawLockout, RawLockoutWindow, RawProxy};
+pub use connections::{ConnectionConfig, ConnectionGate, ConnectionPermit, ConnectionStats, Refusal};
 pub use lockout::{Lock, LockoutPolicy, LockoutWindow};
 pub use memory::{MemoryBackend, MAX_KEYS};
 pub use proxy::{client_ip, Cidr};

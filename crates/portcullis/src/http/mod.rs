@@ -1,6 +1,5 @@
 //! axum glue: the router, its middleware, extractors and route handlers.
 
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -25,6 +24,7 @@ pub mod guard;
 pub mod middleware;
 mod remember_layer;
 mod routes;
+mod serve;
 pub mod spa;
 pub mod token_layer;
 
@@ -59,6 +59,8 @@ pub struct StateInner {
     pub gate: crate::login::Gate,
     /// The Redis shared with other instances, if configured.
     pub redis: Option<crate::cluster::Redis>,
+    /// Connection caps and their counters.
+    pub connections: crate::limits::ConnectionGate,
 }
 
 impl AppState {
@@ -141,13 +143,4 @@ fn cors_layer(config: &Config) -> Option<CorsLayer> {
     )
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-}
+pub use serve::{serve, serve_with};

@@ -13,9 +13,17 @@
 //! which an import file must not be able to cause. Hashes with the pool's own argon2id parameters
 //! are always verified, whatever those parameters are.
 //!
-//! Until an imported account's first login, checking its password costs what its format costs,
-//! not what the dummy argon2id hash costs, so timing can tell such accounts from unknown
-//! usernames. The window closes as each account logs in and is rehashed.
+//! Until an imported account's first login its hash stays in its old format. A refused check of
+//! such a hash is followed by a check against the pool's dummy argon2id hash (see
+//! [`PasswordHasherPool`](super::PasswordHasherPool)), so it costs the old format's work plus the
+//! dummy's: a cheap format (pbkdf2 with 1,000 rounds, bcrypt cost 4) answers as slowly as an
+//! unknown name, and the padding never makes a check faster than an unknown name's. A format that
+//! is itself slower than the dummy (werkzeug's 1,000,000 PBKDF2 rounds, bcrypt cost 12 against
+//! light argon2 parameters) still takes longer to refuse than an unknown name: an unknown name
+//! has no stored cost to copy, and slowing every unknown-name check to the slowest import would
+//! hand attackers a cheap way to load the server. Such accounts stay recognisable by timing until
+//! their first login rehashes them; raise the argon2 cost so the dummy dominates, or have those
+//! users reset their passwords, to close the window sooner.
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};

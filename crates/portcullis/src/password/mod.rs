@@ -5,6 +5,12 @@
 //! of piling up memory. Unknown users are verified against a dummy hash made with the current
 //! parameters, so the time a login takes does not reveal whether the username exists.
 //!
+//! Every check costs at least one argon2id verification at the current parameters: a refused
+//! password for an account whose stored hash is of another kind or cost (an imported werkzeug
+//! pbkdf2 hash takes a fraction of a millisecond) is also checked against the dummy hash, so it
+//! answers no sooner than an unknown name. A stored hash that is itself slower than the dummy
+//! still takes longer to refuse; see [`legacy`] for what that leaves open.
+//!
 //! New hashes are always argon2id with the configured parameters. Verification also accepts the
 //! formats an earlier app may have stored (werkzeug pbkdf2/scrypt, bcrypt, other argon2 variants;
 //! see [`legacy`]), and [`PasswordHasherPool::verify_upgrade`] hands back a fresh argon2id hash
@@ -66,6 +72,7 @@ struct Inner {
     limit: usize,
     dummy_hash: String,
     verifications: AtomicUsize,
+    current_cost_checks: AtomicUsize,
 }
 
 impl fmt::Debug for PasswordHasherPool {
@@ -92,6 +99,7 @@ impl PasswordHasherPool {
                 limit: pool + config.queue,
                 dummy_hash,
                 verifications: AtomicUsize::new(0),
+                current_cost_checks: AtomicUsize::new(0),
             }),
         })
     }
@@ -130,7 +138,18 @@ impl PasswordHasherPool {
         let inner = Arc::clone(&self.inner);
         self.run(move |argon2| {
             inner.verifications.fetch_add(1, Ordering::Relaxed);
+            let current = !legacy::needs_rehash(argon2.params(), &hash);
             let ok = legacy::verify(argon2, &plain, &hash) && known;
+            if current {
+                inner.current_cost_checks.fetch_add(1, Ordering::Relaxed);
+            } else if !ok {
+                // Timing-oracle mitigation: a refused legacy or outdated hash (pbkdf2 with 1,000
+                // rounds answers in a fraction of a millisecond) also pays for the dummy check, so
+                // it answers no sooner than an unknown name. The result is discarded; black_box
+                // keeps the work from being optimised away.
+                std::hint::black_box(legacy::verify(argon2, &plain, &inner.dummy_hash));
+                inner.current_cost_checks.fetch_add(1, Ordering::Relaxed);
+            }
             // Rehashing only after a successful check: the extra cost tells nothing to someone
             // who does not already know the password.
             let upgraded = if ok && upgrade && legacy::needs_rehash(argon2.params(), &hash) {
@@ -146,6 +165,13 @@ impl PasswordHasherPool {
     /// How many verifications ran since start (the dummy ones included).
     pub fn verifications(&self) -> usize {
         self.inner.verifications.load(Ordering::Relaxed)
+    }
+
+    /// How many argon2id verifications at the current parameters ran since start: against a
+    /// current hash, the dummy hash for an unknown name, or the dummy hash after a refused legacy
+    /// one. A refused check adds exactly one, whatever the account's stored format.
+    pub fn current_cost_checks(&self) -> usize {
+        self.inner.current_cost_checks.load(Ordering::Relaxed)
     }
 
     async fn run<T, F>(&self, job: F) -> Result<T>
@@ -283,6 +309,22 @@ mod tests {
         let (ok, new) = pool.verify_upgrade(&Password::new("anything"), None).await.expect("verify");
         assert!(!ok && new.is_none());
         assert_eq!(pool.verifications(), before + 1, "the dummy hash is checked");
+    }
+
+    #[tokio::test]
+    async fn every_refusal_costs_one_check_at_the_current_parameters() {
+        let pool = PasswordHasherPool::new(&weak()).expect("pool");
+        let current = pool.hash(&Password::new("correct horse")).await.expect("hash");
+        let bob =
+            "pbkdf2:sha256:1000$ZCN5yQ89JHdh02ar$660cadc08668a8eac81884a25bab0d907258dc5aaf0bacfc8019c412e4cf0bc7";
+        for stored in [None, Some(current.as_str()), Some(bob), Some("not a phc string")] {
+            let before = pool.current_cost_checks();
+            assert!(!pool.verify(&Password::new("wrong"), stored).await.expect("verify"));
+            assert_eq!(pool.current_cost_checks(), before + 1, "{stored:?}");
+        }
+        let before = pool.current_cost_checks();
+        assert!(pool.verify(&Password::new("pw-bob-secret"), Some(bob)).await.expect("verify"));
+        assert_eq!(pool.current_cost_checks(), before, "a right legacy password is not padded");
     }
 
     #[tokio::test]

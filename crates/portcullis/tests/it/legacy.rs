@@ -133,3 +133,32 @@ async fn bad_lines_are_reported_and_the_rest_imported() {
     let err = server.auth.accounts().import("not,a,header\n").await.unwrap_err();
     assert_eq!(err.kind(), portcullis::ErrorKind::ValidationFailed);
 }
+
+/// A refused password for an imported account pays for one argon2id check at the server's
+/// parameters, as an unknown name does, so a cheap old format (bob's 1,000 PBKDF2 rounds) cannot
+/// tell imported accounts from unknown names by answering sooner.
+#[tokio::test]
+async fn refused_imported_accounts_cost_one_current_argon2id_check_like_unknown_names() {
+    let server = server().await;
+    server.auth.accounts().import(CSV).await.unwrap();
+    let hasher = server.auth.accounts().hasher();
+    let refused = |username: String| {
+        let server = &server;
+        async move {
+            let before = hasher.current_cost_checks();
+            let res = server.raw().token_login_as(&username, "pw-someone-else-secret").await;
+            assert_eq!(res.status(), 401, "{username}");
+            hasher.current_cost_checks() - before
+        }
+    };
+    assert_eq!(refused("nobody".into()).await, 1, "an unknown name is checked against the dummy");
+    assert_eq!(refused("test".into()).await, 1, "a current hash is one check");
+    for username in usernames(CSV) {
+        assert!(hasher.needs_rehash(&stored_hash(&server, &username).await), "{username} keeps its imported hash");
+        assert_eq!(refused(username.clone()).await, 1, "{username}: padded with the dummy check");
+    }
+    // The right password is not padded: its extra cost is the rehash into the current format.
+    let before = hasher.current_cost_checks();
+    assert_eq!(server.raw().token_login_as("bob", &password("bob")).await.status(), 200);
+    assert_eq!(hasher.current_cost_checks(), before);
+}

@@ -12,6 +12,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod cluster;
+mod connections;
 mod cookies;
 mod cors;
 mod csrf;

@@ -89,8 +89,9 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let router = auth.router();
+        let connections = auth.connections().clone();
         let task = tokio::spawn(async move {
-            portcullis::http::serve(listener, router, std::future::pending()).await.unwrap();
+            portcullis::http::serve_with(listener, router, connections, std::future::pending()).await.unwrap();
         });
         Self { url, clock, auth, dir, task }
     }
