@@ -64,6 +64,7 @@ pub mod secrets;
 pub mod session;
 pub mod store;
 pub mod token;
+pub mod username;
 
 use std::sync::Arc;
 
@@ -171,7 +172,8 @@ impl Builder {
             None => limits::Limits::new(config.limits.clone()),
         };
         let sessions = sessions.with_dependencies(dependencies);
-        let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone());
+        let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone())
+            .with_username_rules(config.username_rules);
         let tokens =
             token::TokenService::new(config.token.clone(), Arc::clone(&clock), &secrets.jwt_keys, secrets.refresh_key)?;
         let audit = audit::Audit::new(Arc::clone(&store), Arc::clone(&clock));

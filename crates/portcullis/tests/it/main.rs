@@ -30,3 +30,4 @@ mod spa;
 mod token;
 mod token_attacks;
 mod token_external;
+mod usernames;
