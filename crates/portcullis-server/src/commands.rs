@@ -208,6 +208,15 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
                 writeln!(out, "{:<36}  {:<24}  {:<8}  {}", u.id, name, u.disabled, u.roles.join(","))?;
             }
         }
+        UserCommand::Names => {
+            let report = portcullis::store::usernames::collisions(&auth.config().store_url).await?;
+            if report.collisions.is_empty() {
+                println!("no username collisions");
+            }
+            for collision in &report.collisions {
+                println!("{collision}");
+            }
+        }
         UserCommand::Import { file } => {
             let input =
                 tokio::fs::read_to_string(&file).await.with_context(|| format!("reading {}", file.display()))?;

@@ -141,6 +141,18 @@ pub(crate) async fn rekey(rows: &dyn RekeyRows) -> StoreResult<RekeyReport> {
     Ok(report)
 }
 
+/// Opens the store at `url` (which re-keys, as every open does) and returns the accounts left
+/// unfinished: the collisions an operator still has to resolve (`portcullis user names`).
+pub async fn collisions(url: &str) -> StoreResult<RekeyReport> {
+    if url.starts_with("sqlite:") {
+        rekey(&super::sqlite::SqliteStore::open(url).await?).await
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        rekey(&super::postgres::PgStore::open(url).await?).await
+    } else {
+        Err(StoreError::Backend(format!("unsupported store URL scheme in `{url}`").into()))
+    }
+}
+
 async fn apply(
     rows: &dyn RekeyRows,
     row: &Unkeyed,
