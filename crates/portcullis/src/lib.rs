@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`config`] | `portcullis.toml` + `PORTCULLIS_*` → validated [`Config`] |
 //! | [`account`] | registration, credential checks (a hash is verified on every path) |
+//! | [`username`] | RFC 8265 names: PRECIS key, UTS #39 skeleton and single script, escapes for display |
 //! | [`password`] | argon2id on a bounded pool, dummy hash for unknown users, legacy hash formats |
 //! | [`session`] | opaque ids stored hashed, timeouts, freshness, protection, remember-me, hot-path cache |
 //! | [`csrf`] | browser-bound tokens, origin / fetch-metadata check |
