@@ -32,21 +32,11 @@ impl RekeyRows for PgStore {
     }
 
     async fn key_holder(&self, key: &str) -> StoreResult<Option<Uuid>> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id::text FROM users WHERE username_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        id.as_deref().map(uuid).transpose()
+        holder(self, "SELECT id::text FROM users WHERE username_key = $1", key).await
     }
 
     async fn skeleton_holder(&self, skeleton: &str) -> StoreResult<Option<Uuid>> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id::text FROM users WHERE username_skeleton = $1")
-            .bind(skeleton)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        id.as_deref().map(uuid).transpose()
+        holder(self, "SELECT id::text FROM users WHERE username_skeleton = $1", skeleton).await
     }
 
     #[cfg(test)]
@@ -65,4 +55,11 @@ impl RekeyRows for PgStore {
         .map_err(classify)?;
         Ok(())
     }
+}
+
+/// The account `query` finds for `value`.
+async fn holder(store: &PgStore, query: &'static str, value: &str) -> StoreResult<Option<Uuid>> {
+    let id: Option<String> =
+        sqlx::query_scalar(query).bind(value).fetch_optional(&store.pool).await.map_err(classify)?;
+    id.as_deref().map(uuid).transpose()
 }

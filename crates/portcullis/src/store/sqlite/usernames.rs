@@ -32,21 +32,11 @@ impl RekeyRows for SqliteStore {
     }
 
     async fn key_holder(&self, key: &str) -> StoreResult<Option<Uuid>> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        id.as_deref().map(uuid).transpose()
+        holder(self, "SELECT id FROM users WHERE username_key = ?", key).await
     }
 
     async fn skeleton_holder(&self, skeleton: &str) -> StoreResult<Option<Uuid>> {
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username_skeleton = ?")
-            .bind(skeleton)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        id.as_deref().map(uuid).transpose()
+        holder(self, "SELECT id FROM users WHERE username_skeleton = ?", skeleton).await
     }
 
     #[cfg(test)]
@@ -66,4 +56,11 @@ impl RekeyRows for SqliteStore {
         .map_err(classify)?;
         Ok(())
     }
+}
+
+/// The account `query` finds for `value`.
+async fn holder(store: &SqliteStore, query: &'static str, value: &str) -> StoreResult<Option<Uuid>> {
+    let id: Option<String> =
+        sqlx::query_scalar(query).bind(value).fetch_optional(&store.pool).await.map_err(classify)?;
+    id.as_deref().map(uuid).transpose()
 }
