@@ -79,6 +79,9 @@ pub enum UserCommand {
     },
     /// List accounts.
     List,
+    /// List the accounts whose usernames, made before the RFC 8265 rules, collide with another
+    /// account's or are refused by the rules (each is also logged at start-up).
+    Names,
     /// Create accounts from another app's export, keeping their password hashes.
     ///
     /// FILE is CSV with a `username,password_hash[,roles][,email]` header (roles `;`-separated) or

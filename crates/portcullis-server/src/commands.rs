@@ -200,7 +200,7 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             let user = accounts.create(&name, &password, None, roles).await?;
             let detail = json!({ "by": "cli", "roles": &user.roles });
             auth.audit().record(event::USER_CREATED, Subject::user(user.id, &user.username), None, detail).await;
-            println!("created user {} ({})", user.username, user.id);
+            println!("created user {} ({})", portcullis::username::escaped(&user.username), user.id);
         }
         UserCommand::Passwd { name, password_stdin } => {
             let password = read_password(password_stdin, "New password: ")?;
@@ -213,7 +213,10 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             auth.sessions().forget_remembered(user.id, None).await?;
             let detail = json!({ "by": "cli", "sessions_ended": ended });
             auth.audit().record(event::PASSWORD_CHANGED, Subject::user(user.id, &user.username), None, detail).await;
-            println!("password changed for {}; {ended} session(s) ended", user.username);
+            println!(
+                "password changed for {}; {ended} session(s) ended",
+                portcullis::username::escaped(&user.username)
+            );
         }
         UserCommand::Unlock { name } => {
             let user = auth.store().user_by_username(&name).await?.with_context(|| format!("no account named {name}"))?;
@@ -226,7 +229,18 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{:<36}  {:<24}  {:<8}  roles", "id", "username", "disabled")?;
             for u in accounts.list().await? {
-                writeln!(out, "{:<36}  {:<24}  {:<8}  {}", u.id, u.username, u.disabled, u.roles.join(","))?;
+                // Invisible characters show as `\u{…}`: a look-alike cannot pass for the real name.
+                let name = portcullis::username::escaped(&u.username);
+                writeln!(out, "{:<36}  {:<24}  {:<8}  {}", u.id, name, u.disabled, u.roles.join(","))?;
+            }
+        }
+        UserCommand::Names => {
+            let report = portcullis::store::usernames::collisions(&auth.config().store_url).await?;
+            if report.collisions.is_empty() {
+                println!("no username collisions");
+            }
+            for collision in &report.collisions {
+                println!("{collision}");
             }
         }
         UserCommand::Import { file } => {

@@ -249,6 +249,33 @@ fn keys_rotate_adds_a_key_and_keeps_the_old_one() {
 }
 
 #[tokio::test]
+async fn user_names_lists_collisions_left_from_before_the_username_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["admin", "wide"] {
+        let mut c = portcullis(dir.path());
+        c.args(["user", "add", name, "--password-stdin"]);
+        let add = run_with_stdin(c, "long enough password\n");
+        assert!(add.status.success(), "{}", text(&add.stderr));
+    }
+    let names = || portcullis(dir.path()).args(["user", "names"]).output().unwrap();
+    assert_eq!(text(&names().stdout), "no username collisions\n");
+
+    // As the version before the rules stored a full-width name: lower-cased only, no skeleton.
+    let url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE users SET username = ?1, username_key = ?1, username_skeleton = NULL WHERE username = 'wide'")
+        .bind("ａｄｍｉｎ")
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    let out = names();
+    assert!(out.status.success(), "a collision is reported, not a failure: {}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("is the same name as account") && shown.contains("keeps its old key"), "{shown}");
+}
+
+#[tokio::test]
 async fn user_import_keeps_legacy_hashes_and_skips_existing_users() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../portcullis/tests/fixtures/legacy-users.csv");

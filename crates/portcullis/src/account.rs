@@ -10,9 +10,10 @@ use crate::config::PasswordConfig;
 use crate::error::{Error, ErrorKind, FieldError, Result};
 use crate::password::{Password, PasswordHasherPool};
 use crate::store::{NewUser, Store, User};
+use crate::username::UsernameRules;
 
 /// Longest username accepted anywhere, in characters.
-pub const MAX_USERNAME_CHARS: usize = 64;
+pub const MAX_USERNAME_CHARS: usize = crate::username::MAX_CHARS;
 
 /// What a password check found.
 #[derive(Debug, Clone)]
@@ -39,22 +40,13 @@ pub struct Accounts {
     hasher: PasswordHasherPool,
     clock: SharedClock,
     policy: PasswordConfig,
+    names: UsernameRules,
 }
 
-/// Checks a username's shape, returning the problem if any.
+/// Checks a username against the default rules (see [`crate::username`]), returning the problem
+/// if any. Operators' rules are applied by [`Accounts`].
 pub fn username_problem(username: &str) -> Option<&'static str> {
-    let chars = username.chars().count();
-    if chars == 0 {
-        Some("must not be empty")
-    } else if chars > MAX_USERNAME_CHARS {
-        Some("must be at most 64 characters")
-    } else if username.chars().any(char::is_control) {
-        Some("must not contain control characters")
-    } else if username.trim() != username {
-        Some("must not start or end with whitespace")
-    } else {
-        None
-    }
+    UsernameRules::default().check(username).err()
 }
 
 /// Checks an email address's shape (at most 254 bytes, an `@`, no whitespace).
@@ -66,7 +58,18 @@ pub fn email_problem(email: &str) -> Option<&'static str> {
 impl Accounts {
     /// Account operations.
     pub fn new(store: Arc<dyn Store>, hasher: PasswordHasherPool, clock: SharedClock, policy: PasswordConfig) -> Self {
-        Self { store, hasher, clock, policy }
+        Self { store, hasher, clock, policy, names: UsernameRules::default() }
+    }
+
+    /// With the operator's username rules instead of the defaults.
+    pub fn with_username_rules(mut self, names: UsernameRules) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// The username rules new accounts must meet.
+    pub fn username_rules(&self) -> UsernameRules {
+        self.names
     }
 
     /// The hash pool.
@@ -109,7 +112,7 @@ impl Accounts {
         roles: Vec<String>,
     ) -> Result<User> {
         let mut errors = Vec::new();
-        if let Some(problem) = username_problem(username) {
+        if let Err(problem) = self.names.check(username) {
             errors.push(field("username", problem));
         }
         if let Some(problem) = self.password_problem(username, password) {
@@ -146,11 +149,11 @@ impl Accounts {
         email: Option<String>,
         roles: Vec<String>,
     ) -> Result<User> {
-        if let Some(problem) = username_problem(username) {
-            return Err(Error::validation(vec![field("username", problem)]));
-        }
+        // Security: the name is stored as width-mapped NFC and unique under its PRECIS key and
+        // confusable skeleton, so no second account can look like this one.
+        let name = self.names.check(username).map_err(|problem| Error::validation(vec![field("username", problem)]))?;
         let password_hash = self.hasher.hash(password).await?;
-        let new = NewUser { username: username.to_owned(), email, password_hash, roles };
+        let new = NewUser { username: name.display, email, password_hash, roles };
         Ok(self.store.create_user(new, self.clock.now()).await?)
     }
 
@@ -192,7 +195,7 @@ impl Accounts {
     /// skipping bad lines and existing usernames; see [`crate::import`]. Each hash is replaced by
     /// argon2id at the account's first successful login.
     pub async fn import(&self, input: &str) -> Result<crate::import::ImportReport> {
-        crate::import::import(self.store.as_ref(), &self.clock, input).await
+        crate::import::import(self.store.as_ref(), &self.clock, self.names, input).await
     }
 }
 
@@ -213,5 +216,6 @@ mod tests {
         assert!(username_problem("a\nb").is_some());
         assert!(username_problem(&"u".repeat(65)).is_some());
         assert_eq!(username_problem(&"é".repeat(64)), None);
+        assert!(username_problem("ad\u{200b}min").is_some());
     }
 }

@@ -114,7 +114,8 @@ impl Audit {
             target: "portcullis::audit",
             event,
             user_id = subject.user_id.map(tracing::field::display),
-            username = subject.username,
+            // Security: a name with invisible characters is logged escaped, never as look-alike text.
+            username = subject.username.map(crate::username::escaped).as_deref(),
             session = subject.session_id.map(tracing::field::display),
             ip = client.and_then(|c| c.ip.as_deref()),
             detail = detail.as_deref(),

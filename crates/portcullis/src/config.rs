@@ -293,11 +293,21 @@ pub struct RawAccounts {
     pub first_user_admin: bool,
     /// Audit-log rows older than this are deleted.
     pub audit_retention: String,
+    /// Accept only ASCII usernames (after width mapping) for new accounts.
+    pub username_ascii_only: bool,
+    /// Accept new usernames that mix scripts (e.g. Latin with Cyrillic), which UTS #39 refuses.
+    pub username_allow_mixed_scripts: bool,
 }
 
 impl Default for RawAccounts {
     fn default() -> Self {
-        Self { registration: true, first_user_admin: false, audit_retention: "90d".into() }
+        Self {
+            registration: true,
+            first_user_admin: false,
+            audit_retention: "90d".into(),
+            username_ascii_only: false,
+            username_allow_mixed_scripts: false,
+        }
     }
 }
 
@@ -582,6 +592,10 @@ impl RawConfig {
             },
             registration: self.accounts.registration,
             first_user_admin: self.accounts.first_user_admin,
+            username_rules: crate::username::UsernameRules {
+                ascii_only: self.accounts.username_ascii_only,
+                allow_mixed_scripts: self.accounts.username_allow_mixed_scripts,
+            },
             audit_retention: audit_retention.unwrap_or(zero),
             spa_dir: self.spa.dir.clone(),
             log_json,
@@ -896,6 +910,8 @@ pub struct Config {
     pub registration: bool,
     /// First registered account becomes admin.
     pub first_user_admin: bool,
+    /// What new usernames may be (`accounts.username_*`).
+    pub username_rules: crate::username::UsernameRules,
     /// Audit-log retention.
     pub audit_retention: Duration,
     /// SPA directory, or the built-in SPA.

@@ -19,11 +19,12 @@
 
 use std::fmt;
 
-use crate::account::{username_problem, MAX_USERNAME_CHARS};
+use crate::account::MAX_USERNAME_CHARS;
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::password::legacy;
 use crate::store::{NewUser, Store, StoreError};
+use crate::username::UsernameRules;
 
 /// Longest role name accepted, in characters.
 const MAX_ROLE_CHARS: usize = 64;
@@ -136,17 +137,31 @@ pub fn parse(input: &str) -> Result<(Format, Vec<Result<Record, SkippedLine>>)> 
 ///
 /// Stops with an error only when the input is unusable or the store fails (other than a taken
 /// username); accounts created before a store failure stay, and a rerun skips them as conflicts.
-pub(crate) async fn import(store: &dyn Store, clock: &SharedClock, input: &str) -> Result<ImportReport> {
+pub(crate) async fn import(
+    store: &dyn Store,
+    clock: &SharedClock,
+    names: UsernameRules,
+    input: &str,
+) -> Result<ImportReport> {
     let (format, records) = parse(input)?;
     let mut report = ImportReport { format: Some(format), ..ImportReport::default() };
     for record in records {
-        let record = match record {
+        let mut record = match record {
             Ok(record) => record,
             Err(skipped) => {
                 report.skipped.push(skipped);
                 continue;
             }
         };
+        // The operator's rules (ASCII only, mixed scripts) on top of the ones `parse` applies;
+        // the account is stored under the width-mapped NFC name, as at registration.
+        match names.check(&record.user.username) {
+            Ok(name) => record.user.username = name.display,
+            Err(problem) => {
+                report.skipped.push(SkippedLine { line: record.line, reason: SkipReason::InvalidUsername(problem) });
+                continue;
+            }
+        }
         match store.create_user(record.user, clock.now()).await {
             Ok(_) => report.imported += 1,
             // Never overwrite: an existing account keeps its password and roles.
@@ -165,7 +180,9 @@ fn unusable(detail: String) -> Error {
 
 /// Checks what the store does not: the username's shape, the hash, the email and the roles.
 fn validate(mut user: NewUser) -> Result<NewUser, SkipReason> {
-    if let Some(problem) = username_problem(&user.username) {
+    // The rules no operator can relax; `import` applies the configured ones.
+    let loosest = UsernameRules { ascii_only: false, allow_mixed_scripts: true };
+    if let Err(problem) = loosest.check(&user.username) {
         return Err(SkipReason::InvalidUsername(problem));
     }
     if let Some(problem) = legacy::hash_problem(&user.password_hash) {

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`config`] | `portcullis.toml` + `PORTCULLIS_*` → validated [`Config`] |
 //! | [`account`] | registration, credential checks (a hash is verified on every path) |
+//! | [`username`] | RFC 8265 names: PRECIS key, UTS #39 skeleton and single script, escapes for display |
 //! | [`password`] | argon2id on a bounded pool, dummy hash for unknown users, legacy hash formats |
 //! | [`session`] | opaque ids stored hashed, timeouts, freshness, protection, remember-me, hot-path cache |
 //! | [`csrf`] | browser-bound tokens, origin / fetch-metadata check |
@@ -68,6 +69,7 @@ pub mod session;
 pub mod signal;
 pub mod store;
 pub mod token;
+pub mod username;
 
 use std::sync::Arc;
 
@@ -175,7 +177,8 @@ impl Builder {
             None => limits::Limits::new(config.limits.clone()),
         };
         let sessions = sessions.with_dependencies(dependencies);
-        let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone());
+        let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone())
+            .with_username_rules(config.username_rules);
         let devices = limits::DeviceTokens::new(&secrets.refresh_key, config.limits.device_ttl);
         let tokens =
             token::TokenService::new(config.token.clone(), Arc::clone(&clock), &secrets.jwt_keys, secrets.refresh_key)?;

@@ -43,6 +43,18 @@ fn session(user_id: Uuid, seed: u8, created: OffsetDateTime) -> SessionRecord {
     }
 }
 
+/// Names are unique under their PRECIS key and their UTS #39 skeleton.
+async fn look_alikes(store: &dyn Store) {
+    let mallory = store.create_user(new_user("mallory"), at(0)).await.expect("create");
+    for same in ["ｍａｌｌｏｒｙ", "MALLORY"] {
+        let again = store.create_user(new_user(same), at(1)).await;
+        assert!(matches!(again, Err(StoreError::Conflict("username"))), "{same}: {again:?}");
+        assert_eq!(store.user_by_username(same).await.expect("lookup").map(|u| u.id), Some(mallory.id));
+    }
+    let look_alike = store.create_user(new_user("rnallory"), at(1)).await;
+    assert!(matches!(look_alike, Err(StoreError::Conflict(super::row::LOOKALIKE))), "{look_alike:?}");
+}
+
 async fn users(store: &dyn Store) {
     let alice = store.create_user(new_user("Alice"), at(0)).await.expect("create");
     assert_eq!(alice.roles, ["a", "b"], "roles sorted and deduplicated");
@@ -352,6 +364,7 @@ pub(crate) async fn run(store: Arc<dyn Store>) {
     audit(store.as_ref()).await;
     transfer(store.as_ref()).await;
     signals(store.as_ref()).await;
+    look_alikes(store.as_ref()).await;
 }
 
 #[tokio::test]

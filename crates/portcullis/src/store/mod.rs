@@ -11,6 +11,7 @@ use uuid::Uuid;
 pub mod postgres;
 mod row;
 pub mod sqlite;
+pub mod usernames;
 
 #[cfg(test)]
 mod conformance;
@@ -37,7 +38,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct User {
     /// UUID v7.
     pub id: Uuid,
-    /// As registered (case kept); unique ignoring case.
+    /// As registered (case kept, width-mapped and NFC); unique ignoring case, width and
+    /// look-alike letters (see [`crate::username`]).
     pub username: String,
     /// Optional contact address.
     pub email: Option<String>,
@@ -68,9 +70,10 @@ pub struct NewUser {
     pub roles: Vec<String>,
 }
 
-/// The key under which usernames are unique: case-insensitive.
+/// The key under which usernames are unique: RFC 8265 UsernameCaseMapped (width-mapped, lower
+/// case, NFC); see [`crate::username::key`].
 pub fn username_key(username: &str) -> String {
-    username.to_lowercase()
+    crate::username::key(username)
 }
 
 /// How a session was established.

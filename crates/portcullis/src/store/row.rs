@@ -12,7 +12,7 @@ use super::{
     StoreResult, User,
 };
 
-fn uuid(s: &str) -> StoreResult<Uuid> {
+pub(crate) fn uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
@@ -151,6 +151,9 @@ impl TryFrom<AuditRow> for AuditRecord {
         })
     }
 }
+
+/// What a unique violation on `users.username_skeleton` is about: the name looks like another.
+pub(crate) const LOOKALIKE: &str = "a look-alike of this username";
 
 /// Names what a unique violation on `table` (and, for `users`, `username`) was about.
 pub(crate) fn conflict_subject(table: &str, username: bool) -> &'static str {

@@ -31,3 +31,4 @@ mod spa;
 mod token;
 mod token_attacks;
 mod token_external;
+mod usernames;

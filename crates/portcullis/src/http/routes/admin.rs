@@ -4,6 +4,7 @@
 //! token, 403 `forbidden` without the role, and the CSRF check for cookie sessions on unsafe
 //! methods. The handlers adapt HTTP to [`crate::admin::Console`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -95,7 +96,7 @@ fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
 #[derive(Serialize)]
 struct UserView<'a> {
     id: Uuid,
-    username: &'a str,
+    username: Cow<'a, str>,
     email: Option<&'a str>,
     roles: &'a [String],
     permissions: &'a [String],
@@ -108,7 +109,9 @@ struct UserView<'a> {
 fn user_view(user: &User) -> UserView<'_> {
     UserView {
         id: user.id,
-        username: &user.username,
+        // Security: an invisible character shows as `\u{…}`, so a look-alike cannot pass for
+        // the real name in the console.
+        username: crate::username::escaped(&user.username),
         email: user.email.as_deref(),
         roles: &user.roles,
         permissions: &user.permissions,
@@ -211,7 +214,7 @@ struct EventView<'a> {
     at: String,
     event: &'a str,
     user_id: Option<Uuid>,
-    username: Option<&'a str>,
+    username: Option<Cow<'a, str>>,
     session_id: Option<Uuid>,
     ip: Option<&'a str>,
     user_agent: Option<&'a str>,
@@ -229,7 +232,9 @@ fn event_view(record: &AuditRecord) -> EventView<'_> {
         at: rfc3339(record.at),
         event: &record.event,
         user_id: record.user_id,
-        username: record.username.as_deref(),
+        // Security: the log holds names as typed, refused ones too; invisible characters show
+        // as `\u{…}`.
+        username: record.username.as_deref().map(crate::username::escaped),
         session_id: record.session_id,
         ip: record.ip.as_deref(),
         user_agent: record.user_agent.as_deref(),

@@ -228,7 +228,9 @@ async fn verify(State(state): State<AppState>, parts: Parts) -> Result<Response,
     let mut response = Response::new(axum::body::Body::empty());
     let h = response.headers_mut();
     let value = |s: &str| HeaderValue::from_bytes(s.as_bytes()).unwrap_or(HeaderValue::from_static(""));
-    h.insert("x-auth-user", value(&user.username));
+    // Security: raw UTF-8 in a header is read as Latin-1 by many proxies and apps, so `Zoë`
+    // would arrive as `ZoÃ«`; the name is sent percent-encoded, ASCII only (docs/usernames.md).
+    h.insert("x-auth-user", value(&crate::username::header_value(&user.username)));
     h.insert("x-auth-user-id", value(&user.id.to_string()));
     h.insert("x-auth-roles", value(&user.roles.join(",")));
     Ok(response)

@@ -13,11 +13,12 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::row::{conflict_subject, contains_pattern, new_account, SessionRow, UserRow};
+use super::row::{conflict_subject, contains_pattern, new_account, SessionRow, UserRow, LOOKALIKE};
 use super::{
     to_unix, username_key, Health, NewUser, SessionRecord, SessionStore, StoreError, StoreResult, User, UserPage,
     UserPatch, UserStore,
 };
+use crate::store::usernames::RekeyRows as _;
 
 mod audit;
 mod remember;
@@ -26,6 +27,7 @@ mod signals;
 #[doc(hidden)]
 pub mod testing;
 mod transfer;
+mod usernames;
 
 /// Postgres-backed store.
 #[derive(Debug, Clone)]
@@ -49,7 +51,9 @@ impl PgStore {
             sqlx::migrate::MigrateError::Execute(e) => classify(e),
             other => backend(other),
         })?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        crate::store::usernames::rekey(&store).await?;
+        Ok(store)
     }
 
     /// Closes every connection; later calls fail as unreachable.
@@ -85,14 +89,27 @@ impl PgStore {
 
     /// Inserts an account with its roles, in one transaction.
     async fn insert_account(&self, user: &User) -> StoreResult<()> {
+        match self.insert_account_once(user).await {
+            // A name that is taken also has a taken skeleton; which index the database reports
+            // first is its choice, so say "username" whenever the name itself is taken.
+            Err(StoreError::Conflict(LOOKALIKE)) if self.key_holder(&username_key(&user.username)).await?.is_some() => {
+                Err(StoreError::Conflict("username"))
+            }
+            done => done,
+        }
+    }
+
+    async fn insert_account_once(&self, user: &User) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
         sqlx::query(
-            "INSERT INTO users (id, username, username_key, email, password_hash, disabled, created_at, updated_at) \
-             VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO users (id, username, username_key, username_skeleton, email, password_hash, disabled, \
+             created_at, updated_at) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(user.id.to_string())
         .bind(&user.username)
         .bind(username_key(&user.username))
+        // Security: unique, so no account can be registered that looks like an existing one.
+        .bind(crate::username::skeleton(&user.username))
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(user.disabled)
@@ -148,6 +165,11 @@ pub(super) fn classify(e: sqlx::Error) -> StoreError {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
             StoreError::Unreachable(Box::new(e))
         }
+        sqlx::Error::Database(db)
+            if db.is_unique_violation() && db.constraint() == Some("users_username_skeleton_key") =>
+        {
+            StoreError::Conflict(LOOKALIKE)
+        }
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict_subject(
             db.table().unwrap_or_default(),
             db.constraint() == Some("users_username_key_key"),
@@ -181,11 +203,17 @@ impl UserStore for PgStore {
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"))
-            .bind(username_key(username))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        // The old key first: an account the re-keying left with it is found by its exact name.
+        let [legacy, key] = crate::username::lookup_keys(username);
+        let row = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username_key IN ($1, $2) \
+             ORDER BY username_key = $1 DESC LIMIT 1"
+        ))
+        .bind(legacy)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?;
         self.with_roles(row).await
     }
 

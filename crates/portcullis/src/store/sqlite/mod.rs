@@ -9,17 +9,19 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::row::{conflict_subject, contains_pattern, new_account, SessionRow, UserRow};
+use super::row::{conflict_subject, contains_pattern, new_account, SessionRow, UserRow, LOOKALIKE};
 use super::{
     to_unix, username_key, Health, NewUser, SessionRecord, SessionStore, StoreError, StoreResult, User, UserPage,
     UserPatch, UserStore,
 };
+use crate::store::usernames::RekeyRows as _;
 
 mod audit;
 mod remember;
 mod roles;
 mod signals;
 mod transfer;
+mod usernames;
 
 /// SQLite-backed store.
 #[derive(Debug, Clone)]
@@ -46,7 +48,9 @@ impl SqliteStore {
             .await
             .map_err(classify)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        crate::store::usernames::rekey(&store).await?;
+        Ok(store)
     }
 
     /// Closes every connection; later calls fail as unreachable.
@@ -82,14 +86,27 @@ impl SqliteStore {
 
     /// Inserts an account with its roles, in one transaction.
     async fn insert_account(&self, user: &User) -> StoreResult<()> {
+        match self.insert_account_once(user).await {
+            // A name that is taken also has a taken skeleton; which index the database reports
+            // first is its choice, so say "username" whenever the name itself is taken.
+            Err(StoreError::Conflict(LOOKALIKE)) if self.key_holder(&username_key(&user.username)).await?.is_some() => {
+                Err(StoreError::Conflict("username"))
+            }
+            done => done,
+        }
+    }
+
+    async fn insert_account_once(&self, user: &User) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
         sqlx::query(
-            "INSERT INTO users (id, username, username_key, email, password_hash, disabled, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (id, username, username_key, username_skeleton, email, password_hash, disabled, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(user.id.to_string())
         .bind(&user.username)
         .bind(username_key(&user.username))
+        // Security: unique, so no account can be registered that looks like an existing one.
+        .bind(crate::username::skeleton(&user.username))
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(user.disabled)
@@ -142,6 +159,9 @@ pub(super) fn classify(e: sqlx::Error) -> StoreError {
             // SQLite names the columns only in the message: "UNIQUE constraint failed: users.id".
             let columns = db.message().rsplit(": ").next().unwrap_or_default();
             let table = columns.split('.').next().unwrap_or_default();
+            if columns.starts_with("users.username_skeleton") {
+                return StoreError::Conflict(LOOKALIKE);
+            }
             StoreError::Conflict(conflict_subject(table, columns.starts_with("users.username_key")))
         }
         other => backend(other),
@@ -167,11 +187,17 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?"))
-            .bind(username_key(username))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        // The old key first: an account the re-keying left with it is found by its exact name.
+        let [legacy, key] = crate::username::lookup_keys(username);
+        let row = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username_key IN (?1, ?2) \
+             ORDER BY username_key = ?1 DESC LIMIT 1"
+        ))
+        .bind(legacy)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?;
         self.with_roles(row).await
     }
 
