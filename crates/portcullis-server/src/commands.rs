@@ -219,7 +219,8 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             );
         }
         UserCommand::Unlock { name } => {
-            let user = auth.store().user_by_username(&name).await?.with_context(|| format!("no account named {name}"))?;
+            let user =
+                auth.store().user_by_username(&name).await?.with_context(|| format!("no account named {name}"))?;
             let client = portcullis::session::ClientInfo::default();
             let actor = portcullis::admin::Actor { id: uuid::Uuid::nil(), username: "cli", client: &client };
             auth.console().unlock(actor, user.id).await?;

@@ -453,9 +453,11 @@ async fn user_unlock_from_another_process_lifts_a_lock_on_a_running_server() {
     }
     assert_eq!(login(&server.url, "alice", "first password").await.2, 423);
 
-    let unknown = portcullis(dir.path()).args(["--config"]).arg(&file).args(["user", "unlock", "bob"]).output().unwrap();
+    let unknown =
+        portcullis(dir.path()).args(["--config"]).arg(&file).args(["user", "unlock", "bob"]).output().unwrap();
     assert!(!unknown.status.success() && text(&unknown.stderr).contains("no account named bob"));
-    let unlock = portcullis(dir.path()).args(["--config"]).arg(&file).args(["user", "unlock", "alice"]).output().unwrap();
+    let unlock =
+        portcullis(dir.path()).args(["--config"]).arg(&file).args(["user", "unlock", "alice"]).output().unwrap();
     assert!(unlock.status.success(), "{}", text(&unlock.stderr));
     let within = std::time::Duration::from_secs(3);
     let took = eventually(within, || async { login(&server.url, "alice", "first password").await.2 == 200 }).await;

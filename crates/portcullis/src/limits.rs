@@ -76,9 +76,9 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-pub use device::DeviceTokens;
 pub use config::{LimitsConfig, RawLimits, RawLockout, RawLockoutWindow, RawProxy};
 pub use connections::{ConnectionConfig, ConnectionGate, ConnectionPermit, ConnectionStats, Refusal};
+pub use device::DeviceTokens;
 pub use lockout::{Lock, LockoutPolicy, LockoutWindow};
 pub use memory::{MemoryBackend, MAX_KEYS};
 pub use proxy::{client_ip, Cidr};
@@ -244,8 +244,12 @@ pub trait LimitBackend: Send + Sync + fmt::Debug {
     async fn reset(&self, key: BucketKey) -> Result<(), Error>;
 
     /// The lock in force on `key` at `now`, if any, ignoring what an unlock at `cleared` lifted.
-    async fn lock(&self, key: &LockKey, cleared: Option<OffsetDateTime>, now: OffsetDateTime)
-        -> Result<Option<Lock>, Error>;
+    async fn lock(
+        &self,
+        key: &LockKey,
+        cleared: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<Option<Lock>, Error>;
 
     /// Logs a failed attempt on `key` (failures at or before `cleared` no longer count); `Some`
     /// when it locks (or extends the lock in force).
@@ -331,7 +335,12 @@ impl Limits {
 
     /// Logs a failed attempt on `username` from `scope`, whether or not the account exists;
     /// `Some` when this failure locks it for that scope (or extends the lock in force).
-    pub async fn record_failure(&self, username: &str, scope: &Scope, now: OffsetDateTime) -> Result<Option<Lock>, Error> {
+    pub async fn record_failure(
+        &self,
+        username: &str,
+        scope: &Scope,
+        now: OffsetDateTime,
+    ) -> Result<Option<Lock>, Error> {
         if !self.config.lockout.enabled() {
             return Ok(None);
         }

@@ -112,7 +112,13 @@ fn ip_of(client: &ClientInfo) -> Option<IpAddr> {
 
 impl Gate {
     /// A gate over these parts.
-    pub fn new(accounts: Accounts, limits: Arc<Limits>, audit: Audit, clock: SharedClock, devices: DeviceTokens) -> Self {
+    pub fn new(
+        accounts: Accounts,
+        limits: Arc<Limits>,
+        audit: Audit,
+        clock: SharedClock,
+        devices: DeviceTokens,
+    ) -> Self {
         Self { accounts, limits, audit, clock, devices }
     }
 

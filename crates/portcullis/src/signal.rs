@@ -20,10 +20,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster::Invalidation;
 use crate::limits::Limits;
 use crate::session::SessionManager;
 use crate::store::{SignalKind, SignalRecord, Store, StoreResult};
-use crate::cluster::Invalidation;
 
 /// Signal numbers each poll reads again below the highest one seen.
 pub const LOOKBACK: i64 = 64;

@@ -447,7 +447,9 @@ pub(crate) fn from_unix_ms(ms: i64) -> StoreResult<OffsetDateTime> {
 }
 
 /// A stored signal row: (seq, kind, user id text, at_ms).
-pub(crate) fn signal_from_row((seq, kind, user_id, at_ms): (i64, String, Option<String>, i64)) -> StoreResult<SignalRecord> {
+pub(crate) fn signal_from_row(
+    (seq, kind, user_id, at_ms): (i64, String, Option<String>, i64),
+) -> StoreResult<SignalRecord> {
     let user_id = user_id.map(|id| Uuid::parse_str(&id)).transpose().map_err(|e| StoreError::Backend(Box::new(e)))?;
     Ok(SignalRecord { seq, kind: SignalKind::parse(&kind), user_id, at: from_unix_ms(at_ms)? })
 }

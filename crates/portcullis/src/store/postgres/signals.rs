@@ -21,19 +21,24 @@ impl SignalStore for PgStore {
     }
 
     async fn signals_after(&self, after: i64, limit: u32) -> StoreResult<Vec<SignalRecord>> {
-        sqlx::query_as("SELECT seq, kind, user_id::text AS user_id, at_ms FROM signals WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?
-            .into_iter()
-            .map(signal_from_row)
-            .collect()
+        sqlx::query_as(
+            "SELECT seq, kind, user_id::text AS user_id, at_ms FROM signals WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?
+        .into_iter()
+        .map(signal_from_row)
+        .collect()
     }
 
     async fn last_signal(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::bigint FROM signals").fetch_one(&self.pool).await.map_err(classify)
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0)::bigint FROM signals")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)
     }
 
     async fn delete_signals_before(&self, before: OffsetDateTime) -> StoreResult<u64> {
