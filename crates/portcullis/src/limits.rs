@@ -125,12 +125,17 @@ impl UserKey {
 
 impl fmt::Debug for UserKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UserKey(")?;
-        for b in &self.0[..6] {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, "…)")
+        debug_digest(f, "UserKey", &self.0)
     }
+}
+
+/// `Name(0123456789ab…)`: enough of a digest to tell keys apart in a log, never all of it.
+fn debug_digest(f: &mut fmt::Formatter<'_>, name: &str, digest: &[u8; 32]) -> fmt::Result {
+    write!(f, "{name}(")?;
+    for b in &digest[..6] {
+        write!(f, "{b:02x}")?;
+    }
+    write!(f, "…)")
 }
 
 /// Which bucket a request draws from.
@@ -213,11 +218,7 @@ impl LockKey {
 
 impl fmt::Debug for LockKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LockKey(")?;
-        for b in &self.0[..6] {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, "…)")
+        debug_digest(f, "LockKey", &self.0)
     }
 }
 
