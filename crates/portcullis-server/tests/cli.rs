@@ -463,3 +463,26 @@ async fn user_unlock_from_another_process_lifts_a_lock_on_a_running_server() {
     let took = eventually(within, || async { login(&server.url, "alice", "first password").await.2 == 200 }).await;
     eprintln!("unlock applied after {took:?}");
 }
+
+#[tokio::test]
+async fn a_committed_login_survives_kill_9_of_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    add_alice(dir.path());
+    let mut server = serve({
+        let mut c = portcullis(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    let (http, _, status) = login(&server.url, "alice", "first password").await;
+    assert_eq!(status, 200);
+    // SIGKILL: no shutdown hook, no checkpoint, no flush by the server.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let server = serve({
+        let mut c = portcullis(dir.path());
+        c.args(["serve", "--bind", "127.0.0.1:0"]);
+        c
+    });
+    let data = http.get(format!("{}/api/data", server.url)).send().await.unwrap();
+    assert_eq!(data.status(), 200, "the session committed before the kill is still there");
+}
