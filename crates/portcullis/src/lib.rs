@@ -273,7 +273,7 @@ impl Portcullis {
         let retention = self.state.config.audit_retention;
         let every = self.state.config.session.cleanup_interval;
         let signal_store = Arc::clone(&self.state.store);
-        let audit_clock = Arc::clone(&self.state.clock);
+        let clock = Arc::clone(&self.state.clock);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
@@ -283,7 +283,7 @@ impl Portcullis {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "session sweep failed"),
                 }
-                let before = audit_clock.now() - signal::KEEP_FOR;
+                let before = clock.now() - signal::KEEP_FOR;
                 if let Err(e) = signal_store.delete_signals_before(before).await {
                     tracing::warn!(error = %e, "signal sweep failed");
                 }

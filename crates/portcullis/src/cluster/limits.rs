@@ -150,10 +150,7 @@ impl LimitBackend for RedisLimits {
         now: OffsetDateTime,
     ) -> Result<Option<Lock>, Error> {
         let value = self.get(&self.log_key(key)).await?;
-        Ok(FailureLog::decode(&value).and_then(|mut log| {
-            log.clear(cleared);
-            log.lock(now)
-        }))
+        Ok(FailureLog::decode(&value).and_then(|mut log| log.in_force(cleared, now)))
     }
 
     async fn record_failure(
@@ -165,8 +162,7 @@ impl LimitBackend for RedisLimits {
     ) -> Result<Option<Lock>, Error> {
         self.update(&self.log_key(key), self.log_ttl, |current| {
             let mut log = FailureLog::decode(current).unwrap_or_default();
-            log.clear(cleared);
-            let lock = log.record_failure(policy, now);
+            let lock = log.record_failure(policy, cleared, now);
             (Some(log.encode()), lock)
         })
         .await

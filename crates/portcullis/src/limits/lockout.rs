@@ -91,6 +91,12 @@ impl FailureLog {
         self.lock.filter(|l| now < l.until)
     }
 
+    /// The lock in force at `now` once what an unlock at `cleared` lifted is forgotten.
+    pub(crate) fn in_force(&mut self, cleared: Option<OffsetDateTime>, now: OffsetDateTime) -> Option<Lock> {
+        self.clear(cleared);
+        self.lock(now)
+    }
+
     /// Forgets what an unlock at `at` cleared: failures at or before it stop counting toward
     /// every window, and a lock tripped at or before it is lifted. `true` when anything changed.
     pub(crate) fn clear(&mut self, at: Option<OffsetDateTime>) -> bool {
@@ -106,8 +112,15 @@ impl FailureLog {
         lifted || self.failures.len() != before
     }
 
-    /// Records a failure at `now`; `Some` when it locks the account (or extends the lock in force).
-    pub(crate) fn record_failure(&mut self, policy: &LockoutPolicy, now: OffsetDateTime) -> Option<Lock> {
+    /// Records a failure at `now`, after forgetting what an unlock at `cleared` lifted; `Some`
+    /// when it locks the account (or extends the lock in force).
+    pub(crate) fn record_failure(
+        &mut self,
+        policy: &LockoutPolicy,
+        cleared: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Option<Lock> {
+        self.clear(cleared);
         let longest = policy.longest()?;
         while self.failures.front().is_some_and(|&t| t <= now - longest) {
             self.failures.pop_front();
@@ -225,7 +238,7 @@ mod tests {
 
     /// `n` failures one second apart from `from`; the last result.
     fn fail(log: &mut FailureLog, policy: &LockoutPolicy, from: OffsetDateTime, n: u32) -> Option<Lock> {
-        (0..n).map(|i| log.record_failure(policy, from + Duration::from_secs(u64::from(i)))).last().flatten()
+        (0..n).map(|i| log.record_failure(policy, None, from + Duration::from_secs(u64::from(i)))).last().flatten()
     }
 
     #[test]
@@ -249,9 +262,9 @@ mod tests {
     fn failures_out_of_order_stay_sorted() {
         let p = policy();
         let mut log = FailureLog::default();
-        log.record_failure(&p, T0 + Duration::from_secs(5));
-        log.record_failure(&p, T0 + Duration::from_secs(3));
-        log.record_failure(&p, T0 + Duration::from_secs(4));
+        log.record_failure(&p, None, T0 + Duration::from_secs(5));
+        log.record_failure(&p, None, T0 + Duration::from_secs(3));
+        log.record_failure(&p, None, T0 + Duration::from_secs(4));
         assert!(log.failures.iter().zip(log.failures.iter().skip(1)).all(|(a, b)| a <= b));
     }
 
@@ -260,7 +273,7 @@ mod tests {
         let p = policy();
         let mut log = FailureLog::default();
         for i in 0..100u64 {
-            log.record_failure(&p, T0 + Duration::from_secs(i * 25 * 3600));
+            log.record_failure(&p, None, T0 + Duration::from_secs(i * 25 * 3600));
         }
         assert_eq!(log.failures.len(), 1, "only the last day is kept");
         fail(&mut log, &p, T0 + Duration::from_secs(4000 * 3600), 50);
@@ -278,7 +291,7 @@ mod tests {
         assert_eq!(log.lock(T0 + MIN), None);
         // The cleared failures no longer count: four more do not reach the 10m rule.
         assert_eq!(fail(&mut log, &p, T0 + 2 * MIN, 4), None);
-        assert!(log.record_failure(&p, T0 + 3 * MIN).is_some(), "the fifth since the unlock does");
+        assert!(log.record_failure(&p, None, T0 + 3 * MIN).is_some(), "the fifth since the unlock does");
     }
 
     #[test]
@@ -290,7 +303,7 @@ mod tests {
         let second = fail(&mut log, &p, T0 + MIN, 5).expect("10 in 1h");
         assert_eq!(second.window.within, 60 * MIN);
         assert!(second.until > first.until);
-        let third = log.record_failure(&p, T0 + 2 * MIN).expect("11 in 1h");
+        let third = log.record_failure(&p, None, T0 + 2 * MIN).expect("11 in 1h");
         assert_eq!(third.until, T0 + 2 * MIN + 60 * MIN);
         assert_eq!(log.lock(T0 + 2 * MIN), Some(third));
     }

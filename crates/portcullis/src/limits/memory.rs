@@ -96,8 +96,7 @@ impl LimitBackend for MemoryBackend {
         // A read never creates an entry: unknown names cost no memory here.
         let Some(log) = self.failures.get(key) else { return Ok(None) };
         let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-        log.clear(cleared);
-        Ok(log.lock(now))
+        Ok(log.in_force(cleared, now))
     }
 
     async fn record_failure(
@@ -109,8 +108,7 @@ impl LimitBackend for MemoryBackend {
     ) -> Result<Option<Lock>, Error> {
         let log = self.failures.get_with(*key, Arc::default);
         let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-        log.clear(cleared);
-        Ok(log.record_failure(policy, now))
+        Ok(log.record_failure(policy, cleared, now))
     }
 
     async fn record_success(&self, key: &LockKey, _: &LockoutPolicy, now: OffsetDateTime) -> Result<(), Error> {

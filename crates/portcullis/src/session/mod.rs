@@ -264,6 +264,12 @@ impl SessionManager {
         Arc::new(move |what| forget(&cache, what))
     }
 
+    /// Drops `what` from this instance's cache only (`None`: every cached session): a change
+    /// another process made and signalled.
+    pub fn forget_here(&self, what: Option<Invalidation>) {
+        forget(&self.cache, what);
+    }
+
     /// Drops `what` here and on every other instance.
     async fn drop_everywhere(&self, what: Invalidation) {
         forget(&self.cache, Some(what));
@@ -524,14 +530,6 @@ impl SessionManager {
     /// The clock.
     pub(crate) fn clock(&self) -> &SharedClock {
         &self.clock
-    }
-}
-
-/// Drops `what` from this instance's cache only (a change another process made and signalled).
-impl SessionManager {
-    /// Drops `what` here only (`None`: every cached session).
-    pub fn forget_here(&self, what: Option<Invalidation>) {
-        forget(&self.cache, what);
     }
 }
 

@@ -44,10 +44,6 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(state, guard::admin_only))
 }
 
-fn console(state: &AppState) -> Console<'_> {
-    state.console()
-}
-
 /// A changing admin request: the instance, the admin (already resolved by the guard) and where
 /// they call from.
 struct Call {
@@ -71,7 +67,7 @@ impl FromRequestParts<AppState> for Call {
 
 impl Call {
     fn console(&self) -> Console<'_> {
-        console(&self.state)
+        self.state.console()
     }
 
     fn actor(&self) -> Actor<'_> {
@@ -125,14 +121,14 @@ async fn list_users(State(state): State<AppState>, query: Params) -> Result<Resp
     let q = params(query)?;
     let get = |k: &str| q.get(k).map(String::as_str);
     let listing = UserListing { search: get("search"), offset: get("offset"), limit: get("limit") };
-    let listed = console(&state).list_users(listing).await?;
+    let listed = state.console().list_users(listing).await?;
     let users: Vec<_> = listed.page.users.iter().map(user_view).collect();
     let body = json!({ "users": users, "total": listed.page.total, "offset": listed.offset, "limit": listed.limit });
     Ok(json_value(StatusCode::OK, &body))
 }
 
 async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let user = console(&state).user(user_id(&id)?).await?;
+    let user = state.console().user(user_id(&id)?).await?;
     Ok(json_value(StatusCode::OK, &user_view(&user)))
 }
 
@@ -177,7 +173,7 @@ async fn unlock(call: Call, Path(id): Path<String>) -> Result<Response, ApiError
 }
 
 async fn list_roles(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let roles = console(&state).roles().await?;
+    let roles = state.console().roles().await?;
     let roles: Vec<_> = roles.iter().map(role_view).collect();
     Ok(json_value(StatusCode::OK, &json!({ "roles": roles })))
 }
@@ -252,7 +248,7 @@ async fn audit(State(state): State<AppState>, query: Params) -> Result<Response,
         before: get("before"),
         limit: get("limit"),
     };
-    let records = console(&state).audit(filters).await?;
+    let records = state.console().audit(filters).await?;
     let events: Vec<_> = records.iter().map(event_view).collect();
     Ok(json_value(StatusCode::OK, &json!({ "events": events })))
 }
