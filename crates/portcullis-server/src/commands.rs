@@ -8,6 +8,7 @@ use portcullis::audit::{event, Subject};
 use portcullis::config::RawConfig;
 use portcullis::password::Password;
 use portcullis::secrets::Origin;
+use portcullis::store::Backend;
 use portcullis::{Config, Portcullis, Secrets};
 use serde_json::json;
 
@@ -31,17 +32,15 @@ async fn store_migrate(from: &str, to: &str) -> Result<()> {
     if from == to {
         bail!("--from and --to name the same store");
     }
-    if from.starts_with("sqlite:") && !from.contains(":memory:") {
+    if let Some(Backend::Sqlite { file: Some(path) }) = Backend::of(from) {
         // Opening would create an empty database: refuse a mistyped path instead.
-        let path = from.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-        let path = path.split('?').next().unwrap_or(path);
-        if !Path::new(path).is_file() {
+        if !path.is_file() {
             bail!("--from {}: no such database file", shown(from));
         }
     }
     let source = portcullis::store::open(from).await.with_context(|| format!("opening {}", shown(from)))?;
     let target = portcullis::store::open(to).await.with_context(|| format!("opening {}", shown(to)))?;
-    let copied = portcullis::migrate::copy(source.as_ref(), target.as_ref())
+    let copied = portcullis::migrate::copy(&source, &target)
         .await
         .with_context(|| format!("copying {} into {}", shown(from), shown(to)))?;
     println!("copied and verified: {copied}");
@@ -219,8 +218,12 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             );
         }
         UserCommand::Unlock { name } => {
-            let user =
-                auth.store().user_by_username(&name).await?.with_context(|| format!("no account named {name}"))?;
+            let user = auth
+                .stores()
+                .users
+                .user_by_username(&name)
+                .await?
+                .with_context(|| format!("no account named {name}"))?;
             let client = portcullis::session::ClientInfo::default();
             let actor = portcullis::admin::Actor { id: uuid::Uuid::nil(), username: "cli", client: &client };
             auth.console().unlock(actor, user.id).await?;

@@ -9,8 +9,85 @@ use crate::clock::SharedClock;
 use crate::config::PasswordConfig;
 use crate::error::{Error, ErrorKind, FieldError, Result};
 use crate::password::{Password, PasswordHasherPool};
-use crate::store::{NewUser, Store, User};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::store::UserStore;
 use crate::username::UsernameRules;
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// UUID v7.
+    pub id: Uuid,
+    /// As registered (case kept, width-mapped and NFC); unique ignoring case, width and
+    /// look-alike letters (see [`crate::username`]).
+    pub username: String,
+    /// Optional contact address.
+    pub email: Option<String>,
+    /// Argon2id PHC string, or an imported legacy hash until the next login upgrades it.
+    pub password_hash: String,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
+    /// Role names, sorted.
+    pub roles: Vec<String>,
+    /// Permissions granted by the roles, sorted and deduplicated.
+    pub permissions: Vec<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// What it takes to create an account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Username as typed.
+    pub username: String,
+    /// Optional email.
+    pub email: Option<String>,
+    /// Argon2id PHC string, or an imported legacy hash (see `password::recognised_hash`).
+    pub password_hash: String,
+    /// Initial roles.
+    pub roles: Vec<String>,
+}
+
+/// The key under which usernames are unique: RFC 8265 UsernameCaseMapped (width-mapped, lower
+/// case, NFC); see [`crate::username::key`].
+pub fn username_key(username: &str) -> String {
+    crate::username::key(username)
+}
+
+/// Changes to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// New email (`Some(None)` clears it).
+    pub email: Option<Option<String>>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+    /// Replace the roles.
+    pub roles: Option<Vec<String>>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    /// Accounts on this page, by username.
+    pub users: Vec<User>,
+    /// Accounts matching the search in all.
+    pub total: u64,
+}
+
+/// A named role and the permissions it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Unique name.
+    pub name: String,
+    /// What the role is for.
+    pub description: Option<String>,
+    /// Permission names, sorted.
+    pub permissions: Vec<String>,
+}
 
 /// Longest username accepted anywhere, in characters.
 pub const MAX_USERNAME_CHARS: usize = crate::username::MAX_CHARS;
@@ -36,7 +113,7 @@ pub enum Outcome {
 /// Account operations over a store and the hash pool.
 #[derive(Clone, Debug)]
 pub struct Accounts {
-    store: Arc<dyn Store>,
+    users: Arc<dyn UserStore>,
     hasher: PasswordHasherPool,
     clock: SharedClock,
     policy: PasswordConfig,
@@ -57,8 +134,13 @@ pub fn email_problem(email: &str) -> Option<&'static str> {
 
 impl Accounts {
     /// Account operations.
-    pub fn new(store: Arc<dyn Store>, hasher: PasswordHasherPool, clock: SharedClock, policy: PasswordConfig) -> Self {
-        Self { store, hasher, clock, policy, names: UsernameRules::default() }
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        hasher: PasswordHasherPool,
+        clock: SharedClock,
+        policy: PasswordConfig,
+    ) -> Self {
+        Self { users, hasher, clock, policy, names: UsernameRules::default() }
     }
 
     /// With the operator's username rules instead of the defaults.
@@ -79,7 +161,7 @@ impl Accounts {
 
     /// Checks `password` against the enabled account named `username`.
     pub async fn authenticate(&self, username: &str, password: &Password) -> Result<Outcome> {
-        let account = self.store.user_by_username(username).await?;
+        let account = self.users.user_by_username(username).await?;
         // Unknown and disabled users are checked against the dummy hash: same cost, same answer.
         let stored = account.as_ref().filter(|u| !u.disabled).map(|u| u.password_hash.as_str());
         let (ok, upgraded) = self.hasher.verify_upgrade(password, stored).await?;
@@ -92,7 +174,7 @@ impl Accounts {
             // The password was right and the stored hash is legacy or outdated: replace it with
             // argon2id at the current cost now, the only time the plaintext is at hand. A failed
             // write leaves the old hash working, and the next login tries again.
-            match self.store.set_password_hash(user.id, &hash, self.clock.now()).await {
+            match self.users.set_password_hash(user.id, &hash, self.clock.now()).await {
                 Ok(_) => {
                     user.password_hash = hash;
                     rehashed = true;
@@ -154,24 +236,24 @@ impl Accounts {
         let name = self.names.check(username).map_err(|problem| Error::validation(vec![field("username", problem)]))?;
         let password_hash = self.hasher.hash(password).await?;
         let new = NewUser { username: name.display, email, password_hash, roles };
-        Ok(self.store.create_user(new, self.clock.now()).await?)
+        Ok(self.users.create_user(new, self.clock.now()).await?)
     }
 
     /// Sets a new password for `username`.
     pub async fn set_password(&self, username: &str, password: &Password) -> Result<User> {
         let user = self
-            .store
+            .users
             .user_by_username(username)
             .await?
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no user named {username}")))?;
         let hash = self.hasher.hash(password).await?;
-        self.store.set_password_hash(user.id, &hash, self.clock.now()).await?;
+        self.users.set_password_hash(user.id, &hash, self.clock.now()).await?;
         Ok(user)
     }
 
     /// All accounts.
     pub async fn list(&self) -> Result<Vec<User>> {
-        Ok(self.store.list_users().await?)
+        Ok(self.users.list_users().await?)
     }
 
     /// Replaces `user`'s password with `new` after checking the policy (422 otherwise).
@@ -180,7 +262,7 @@ impl Accounts {
             return Err(Error::validation(vec![field("new_password", &problem)]));
         }
         let hash = self.hasher.hash(new).await?;
-        if !self.store.set_password_hash(user.id, &hash, self.clock.now()).await? {
+        if !self.users.set_password_hash(user.id, &hash, self.clock.now()).await? {
             return Err(Error::new(ErrorKind::NotFound, "the account no longer exists"));
         }
         Ok(())
@@ -188,14 +270,14 @@ impl Accounts {
 
     /// An account by id.
     pub async fn get(&self, id: uuid::Uuid) -> Result<Option<User>> {
-        Ok(self.store.user_by_id(id).await?)
+        Ok(self.users.user_by_id(id).await?)
     }
 
     /// Creates the accounts in `input` (CSV or JSON lines) with their password hashes as given,
     /// skipping bad lines and existing usernames; see [`crate::import`]. Each hash is replaced by
     /// argon2id at the account's first successful login.
     pub async fn import(&self, input: &str) -> Result<crate::import::ImportReport> {
-        crate::import::import(self.store.as_ref(), &self.clock, self.names, input).await
+        crate::import::import(self.users.as_ref(), &self.clock, self.names, input).await
     }
 }
 

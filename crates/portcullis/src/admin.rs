@@ -20,13 +20,16 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::account::{email_problem, Accounts, MAX_USERNAME_CHARS};
+use crate::account::{Role, User, UserPage, UserPatch};
 use crate::audit::{event, Audit, Subject};
+use crate::audit::{AuditQuery, AuditRecord};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, FieldError, Result};
 use crate::limits::Limits;
 use crate::password::Password;
 use crate::session::{ClientInfo, SessionManager};
-use crate::store::{AuditQuery, AuditRecord, Role, SignalKind, Store, User, UserPage, UserPatch};
+use crate::signal::SignalKind;
+use crate::store::Stores;
 
 /// The role that may use the admin API (the one `http::guard::Admin` requires).
 pub const ADMIN_ROLE: &str = "admin";
@@ -116,7 +119,7 @@ pub struct ListedUsers {
 /// Administration over one instance's store, accounts, sessions and audit log.
 #[derive(Clone, Copy)]
 pub struct Console<'a> {
-    store: &'a dyn Store,
+    stores: &'a Stores,
     accounts: &'a Accounts,
     sessions: &'a SessionManager,
     audit: &'a Audit,
@@ -133,14 +136,14 @@ impl std::fmt::Debug for Console<'_> {
 impl<'a> Console<'a> {
     /// Administration over these parts of an instance.
     pub fn new(
-        store: &'a dyn Store,
+        stores: &'a Stores,
         accounts: &'a Accounts,
         sessions: &'a SessionManager,
         audit: &'a Audit,
         clock: &'a dyn Clock,
         limits: &'a Limits,
     ) -> Self {
-        Self { store, accounts, sessions, audit, clock, limits }
+        Self { stores, accounts, sessions, audit, clock, limits }
     }
 
     /// A page of accounts, by username; 422 for a bad offset or limit.
@@ -154,7 +157,7 @@ impl<'a> Console<'a> {
         let limit = number(&mut errors, "limit", listing.limit, 1, MAX_USER_PAGE.into(), DEFAULT_USER_PAGE.into());
         fail_on(errors)?;
         let limit = u32::try_from(limit).unwrap_or(MAX_USER_PAGE);
-        let page = self.store.search_users(search, offset, limit).await?;
+        let page = self.stores.users.search_users(search, offset, limit).await?;
         Ok(ListedUsers { page, offset, limit })
     }
 
@@ -216,7 +219,7 @@ impl<'a> Console<'a> {
                 return Err(Error::new(ErrorKind::Conflict, "you cannot disable your own account"));
             }
         }
-        let after = self.store.update_user(id, &patch, self.clock.now()).await?.ok_or_else(no_such_user)?;
+        let after = self.stores.users.update_user(id, &patch, self.clock.now()).await?.ok_or_else(no_such_user)?;
         let mut sessions_ended = 0;
         if after.disabled {
             // A disabled account loses every way back in at once: sessions, token families and
@@ -255,7 +258,7 @@ impl<'a> Console<'a> {
         let user = self.user(id).await?;
         // Revoked first so the cached sessions die with the rows the store cascades away.
         let sessions_ended = self.sessions.revoke_user(id, None, "user_deleted").await?;
-        if !self.store.delete_user(id).await? {
+        if !self.stores.users.delete_user(id).await? {
             return Err(no_such_user());
         }
         self.sessions.refresh_user(id).await;
@@ -285,7 +288,7 @@ impl<'a> Console<'a> {
     pub async fn unlock(&self, actor: Actor<'_>, id: Uuid) -> Result<()> {
         let user = self.user(id).await?;
         let now = self.clock.now();
-        self.store.send_signal(SignalKind::Unlock, Some(id), now).await?;
+        self.stores.signals.send_signal(SignalKind::Unlock, Some(id), now).await?;
         self.limits.unlock(&user.username, now).await?;
         let detail = json!({ "by": actor.username });
         self.audit.record(event::UNLOCKED, Subject::user(user.id, &user.username), Some(actor.client), detail).await;
@@ -294,7 +297,7 @@ impl<'a> Console<'a> {
 
     /// Every role, by name.
     pub async fn roles(&self) -> Result<Vec<Role>> {
-        Ok(self.store.list_roles().await?)
+        Ok(self.stores.roles.list_roles().await?)
     }
 
     /// Creates a role; 422 for a bad name or permission, 409 when the name is taken.
@@ -310,7 +313,7 @@ impl<'a> Console<'a> {
         errors.extend(permission_errors(&permissions));
         fail_on(errors)?;
         let role = Role { permissions, ..role };
-        self.store.create_role(&role, self.clock.now()).await?;
+        self.stores.roles.create_role(&role, self.clock.now()).await?;
         let detail =
             json!({ "by": actor.username, "role": &role.name, "created": true, "permissions": &role.permissions });
         self.audit.record(event::ROLE_CHANGED, Subject::default(), Some(actor.client), detail).await;
@@ -324,7 +327,7 @@ impl<'a> Console<'a> {
         fail_on(permission_errors(&permissions))?;
         let no_such_role = || Error::new(ErrorKind::NotFound, "no such role");
         let before = self.roles().await?.into_iter().find(|r| r.name == name).ok_or_else(no_such_role)?;
-        if !self.store.set_role_permissions(name, &permissions).await? {
+        if !self.stores.roles.set_role_permissions(name, &permissions).await? {
             return Err(no_such_role());
         }
         self.refresh_holders(name).await?;
@@ -343,7 +346,7 @@ impl<'a> Console<'a> {
         let mut offset = 0u64;
         let mut holders = Vec::new();
         loop {
-            let page = self.store.search_users(None, offset, HOLDER_SCAN_PAGE).await?;
+            let page = self.stores.users.search_users(None, offset, HOLDER_SCAN_PAGE).await?;
             holders.extend(page.users.iter().filter(|u| u.roles.iter().any(|r| r == role)).map(|u| u.id));
             let seen = u64::try_from(page.users.len()).unwrap_or(u64::MAX);
             offset = offset.saturating_add(seen);
@@ -364,7 +367,7 @@ impl<'a> Console<'a> {
         if roles.is_empty() {
             return Ok(Vec::new());
         }
-        let known = self.store.list_roles().await?;
+        let known = self.stores.roles.list_roles().await?;
         Ok(roles
             .iter()
             .filter_map(|role| match name_problem(role) {

@@ -13,7 +13,47 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 use crate::error::Result;
 use crate::session::{ClientInfo, LiveSession};
-use crate::store::{AuditQuery, AuditRecord, Store};
+use crate::store::AuditStore;
+
+/// One audit-log row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Increasing id (assigned by the store; ignored on append).
+    pub id: i64,
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// Event name (`login_ok`, `login_failed`, ...).
+    pub event: String,
+    /// The account concerned, when known.
+    pub user_id: Option<Uuid>,
+    /// The username concerned (as typed, for failed logins of unknown names).
+    pub username: Option<String>,
+    /// Public id of the session concerned.
+    pub session_id: Option<Uuid>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Event-specific facts as a JSON object; never secrets.
+    pub detail: Option<String>,
+}
+
+/// Filters for reading the audit log; results are newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Rows about this account id.
+    pub user_id: Option<Uuid>,
+    /// Rows about this username (ignoring case).
+    pub username: Option<String>,
+    /// Rows of this event.
+    pub event: Option<String>,
+    /// Rows at or after this time.
+    pub since: Option<OffsetDateTime>,
+    /// Rows older than this id (paging).
+    pub before_id: Option<i64>,
+    /// At most this many rows.
+    pub limit: u32,
+}
 
 /// Event names, stable for queries and alerting.
 pub mod event {
@@ -90,7 +130,7 @@ impl<'a> Subject<'a> {
 /// Writes and reads audit events.
 #[derive(Clone)]
 pub struct Audit {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     clock: SharedClock,
 }
 
@@ -102,7 +142,7 @@ impl std::fmt::Debug for Audit {
 
 impl Audit {
     /// An audit log over `store`.
-    pub fn new(store: Arc<dyn Store>, clock: SharedClock) -> Self {
+    pub fn new(store: Arc<dyn AuditStore>, clock: SharedClock) -> Self {
         Self { store, clock }
     }
 

@@ -493,7 +493,7 @@ impl RawConfig {
             .url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("portcullis.db").display()));
-        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| store_url.starts_with(scheme)) {
+        if crate::store::Backend::of(&store_url).is_none() {
             p.push("store.url", "must be a sqlite:// or postgres:// URL");
         }
         let redis_url = self.store.redis_url.clone().filter(|u| !u.is_empty());

@@ -19,11 +19,12 @@
 
 use std::fmt;
 
+use crate::account::NewUser;
 use crate::account::MAX_USERNAME_CHARS;
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::password::legacy;
-use crate::store::{NewUser, Store, StoreError};
+use crate::store::{StoreError, UserStore};
 use crate::username::UsernameRules;
 
 /// Longest role name accepted, in characters.
@@ -138,7 +139,7 @@ pub fn parse(input: &str) -> Result<(Format, Vec<Result<Record, SkippedLine>>)> 
 /// Stops with an error only when the input is unusable or the store fails (other than a taken
 /// username); accounts created before a store failure stay, and a rerun skips them as conflicts.
 pub(crate) async fn import(
-    store: &dyn Store,
+    store: &dyn UserStore,
     clock: &SharedClock,
     names: UsernameRules,
     input: &str,

@@ -82,7 +82,7 @@ pub use session::SessionManager;
 
 use crate::http::{cookies::CookieJar, spa::Spa, AppState, StateInner};
 use crate::password::PasswordHasherPool;
-use crate::store::Store;
+use crate::store::Stores;
 
 /// How often the store and Redis are checked while serving.
 const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -99,7 +99,7 @@ pub struct Builder {
     config: Config,
     clock: Option<SharedClock>,
     secrets: Option<Secrets>,
-    store: Option<Arc<dyn Store>>,
+    stores: Option<Stores>,
 }
 
 impl Builder {
@@ -115,9 +115,9 @@ impl Builder {
         self
     }
 
-    /// Uses this store instead of opening `store.url`.
-    pub fn with_store(mut self, store: Arc<dyn Store>) -> Self {
-        self.store = Some(store);
+    /// Uses these stores instead of opening `store.url`.
+    pub fn with_stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
         self
     }
 
@@ -125,10 +125,10 @@ impl Builder {
     pub async fn build(self) -> Result<Portcullis> {
         let config = self.config;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let store = match self.store {
-            Some(store) => store,
+        let stores = match self.stores {
+            Some(stores) => stores,
             None => {
-                if config.store_url.starts_with("sqlite:") {
+                if matches!(store::Backend::of(&config.store_url), Some(store::Backend::Sqlite { .. })) {
                     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
                         Error::internal(format!("creating data directory {}: {e}", config.data_dir.display()))
                     })?;
@@ -152,7 +152,7 @@ impl Builder {
             None => Spa::builtin(),
         };
         let mut sessions = SessionManager::new(
-            Arc::clone(&store),
+            stores.clone(),
             Arc::clone(&clock),
             config.session.clone(),
             config.token.idle_timeout,
@@ -160,7 +160,7 @@ impl Builder {
         );
         // While the store or a shared Redis is down, session checks answer 503 (fail closed).
         let store_health = cluster::Dependency::up("store");
-        cluster::spawn_store_watch(&store, Arc::clone(&store_health), HEALTH_EVERY);
+        cluster::spawn_store_watch(&stores.health, Arc::clone(&store_health), HEALTH_EVERY);
         let mut dependencies = vec![store_health];
         let redis = match &config.redis_url {
             Some(url) => Some(cluster::Redis::new(url, &config.redis_prefix)?),
@@ -177,15 +177,15 @@ impl Builder {
             None => limits::Limits::new(config.limits.clone()),
         };
         let sessions = sessions.with_dependencies(dependencies);
-        let accounts = Accounts::new(Arc::clone(&store), hasher, Arc::clone(&clock), config.password.clone())
+        let accounts = Accounts::new(Arc::clone(&stores.users), hasher, Arc::clone(&clock), config.password.clone())
             .with_username_rules(config.username_rules);
         let devices = limits::DeviceTokens::new(&secrets.refresh_key, config.limits.device_ttl);
         let tokens =
             token::TokenService::new(config.token.clone(), Arc::clone(&clock), &secrets.jwt_keys, secrets.refresh_key)?;
-        let audit = audit::Audit::new(Arc::clone(&store), Arc::clone(&clock));
+        let audit = audit::Audit::new(Arc::clone(&stores.audit), Arc::clone(&clock));
         let limits = Arc::new(limits);
         // A change made by the CLI or another instance reaches this one within a second.
-        signal::Watch::start(Arc::clone(&store), sessions.clone(), Arc::clone(&limits)).await?.spawn(HEALTH_EVERY);
+        signal::Watch::start(stores.clone(), sessions.clone(), Arc::clone(&limits)).await?.spawn(HEALTH_EVERY);
         let gate = login::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock), devices);
         let connections =
             limits::ConnectionGate::new(config.connections.clone(), config.limits.trusted_proxies.clone());
@@ -195,7 +195,7 @@ impl Builder {
                 cookies: CookieJar::new(config.cookie.clone(), config.session.remember_cookie.clone()),
                 csrf: secrets.csrf_key,
                 config,
-                store,
+                stores,
                 clock,
                 sessions,
                 accounts,
@@ -212,7 +212,7 @@ impl Builder {
 impl Portcullis {
     /// Starts building an instance from a validated configuration.
     pub fn builder(config: Config) -> Builder {
-        Builder { config, clock: None, secrets: None, store: None }
+        Builder { config, clock: None, secrets: None, stores: None }
     }
 
     /// The full server router: `/api`, `/healthz`, `/readyz` and the SPA on every other path.
@@ -241,9 +241,9 @@ impl Portcullis {
         &self.state.sessions
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.state.store
+    /// The stores, one per capability.
+    pub fn stores(&self) -> &Stores {
+        &self.state.stores
     }
 
     /// The validated configuration.
@@ -272,7 +272,7 @@ impl Portcullis {
         let audit = self.state.audit.clone();
         let retention = self.state.config.audit_retention;
         let every = self.state.config.session.cleanup_interval;
-        let signal_store = Arc::clone(&self.state.store);
+        let signal_store = Arc::clone(&self.state.stores.signals);
         let clock = Arc::clone(&self.state.clock);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);

@@ -114,7 +114,7 @@ pub struct UserKey([u8; 32]);
 impl UserKey {
     /// The key of `username`, ignoring case the way accounts do.
     pub fn new(username: &str) -> Self {
-        Self(Sha256::digest(crate::store::username_key(username).as_bytes()).into())
+        Self(Sha256::digest(crate::account::username_key(username).as_bytes()).into())
     }
 
     /// The digest.

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::account::User;
 use crate::account::{Accounts, Outcome};
 use crate::audit::{event, Audit, Subject};
 use crate::clock::SharedClock;
@@ -34,7 +35,6 @@ use crate::error::Result;
 use crate::limits::{DeviceTokens, Limits, Scope, UserKey};
 use crate::password::Password;
 use crate::session::ClientInfo;
-use crate::store::User;
 
 /// Why a password is being checked (kept in the audit row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

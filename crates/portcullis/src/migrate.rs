@@ -10,7 +10,8 @@
 
 use std::fmt;
 
-use crate::store::{AuditQuery, AuditRecord, Store, StoreError, StoreResult};
+use crate::audit::{AuditQuery, AuditRecord};
+use crate::store::{AuditStore, StoreError, StoreResult, Stores};
 
 /// How many of each kind were copied (and found equal on both sides afterwards).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,37 +56,37 @@ pub enum MigrateError {
 const PAGE: u32 = 1000;
 
 /// Copies every record of `from` into the empty `to`, then verifies the copy.
-pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, MigrateError> {
+pub async fn copy(from: &Stores, to: &Stores) -> Result<Copied, MigrateError> {
     ensure_empty(to).await?;
     let mut copied = Copied::default();
 
     // Roles first: accounts name them. The target's migrations seed built-in roles (`admin`),
     // which take the source's permissions.
-    let existing: Vec<String> = to.list_roles().await?.into_iter().map(|r| r.name).collect();
+    let existing: Vec<String> = to.roles.list_roles().await?.into_iter().map(|r| r.name).collect();
     let now = time::OffsetDateTime::now_utc();
-    for role in from.list_roles().await? {
+    for role in from.roles.list_roles().await? {
         if existing.contains(&role.name) {
-            to.set_role_permissions(&role.name, &role.permissions).await?;
+            to.roles.set_role_permissions(&role.name, &role.permissions).await?;
         } else {
-            to.create_role(&role, now).await?;
+            to.roles.create_role(&role, now).await?;
         }
         copied.roles += 1;
     }
-    for user in from.list_users().await? {
-        to.import_user(&user).await?;
+    for user in from.users.list_users().await? {
+        to.transfer()?.import_user(&user).await?;
         copied.users += 1;
     }
-    for session in from.all_sessions().await? {
-        to.insert_session(&session).await?;
+    for session in from.transfer()?.all_sessions().await? {
+        to.sessions.insert_session(&session).await?;
         copied.sessions += 1;
     }
-    for series in from.all_remember().await? {
-        to.insert_remember(&series).await?;
+    for series in from.transfer()?.all_remember().await? {
+        to.remember.insert_remember(&series).await?;
         copied.remember += 1;
     }
-    each_audit_page(from, async |_, page| {
+    each_audit_page(from.audit.as_ref(), async |_, page| {
         for row in page {
-            to.import_audit(row).await?;
+            to.transfer()?.import_audit(row).await?;
         }
         copied.audit += page.len() as u64;
         Ok(())
@@ -96,24 +97,24 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, MigrateErr
     Ok(copied)
 }
 
-async fn ensure_empty(to: &dyn Store) -> Result<(), MigrateError> {
-    let users = to.list_users().await?.len();
-    let sessions = to.all_sessions().await?.len();
-    let audit = to.audit_count().await?;
+async fn ensure_empty(to: &Stores) -> Result<(), MigrateError> {
+    let users = to.users.list_users().await?.len();
+    let sessions = to.transfer()?.all_sessions().await?.len();
+    let audit = to.transfer()?.audit_count().await?;
     if users + sessions > 0 || audit > 0 {
         return Err(MigrateError::TargetNotEmpty(format!("{users} users, {sessions} sessions, {audit} audit rows")));
     }
     Ok(())
 }
 
-async fn audit_page(store: &dyn Store, before_id: Option<i64>) -> StoreResult<Vec<AuditRecord>> {
+async fn audit_page(store: &dyn AuditStore, before_id: Option<i64>) -> StoreResult<Vec<AuditRecord>> {
     store.query_audit(&AuditQuery { before_id, limit: PAGE, ..AuditQuery::default() }).await
 }
 
 /// Hands every page of `store`'s audit log, newest first, to `each` with the cursor it was read
 /// at.
 async fn each_audit_page(
-    store: &dyn Store,
+    store: &dyn AuditStore,
     mut each: impl AsyncFnMut(Option<i64>, &[AuditRecord]) -> Result<(), MigrateError>,
 ) -> Result<(), MigrateError> {
     let mut before_id = None;
@@ -128,13 +129,16 @@ async fn each_audit_page(
 }
 
 /// Reads every kind of record back from both stores and compares them.
-pub async fn verify(from: &dyn Store, to: &dyn Store) -> Result<(), MigrateError> {
-    same("roles", from.list_roles().await?, to.list_roles().await?)?;
-    same("users", from.list_users().await?, to.list_users().await?)?;
-    same("sessions", from.all_sessions().await?, to.all_sessions().await?)?;
-    same("remember-me series", from.all_remember().await?, to.all_remember().await?)?;
-    same("audit row count", from.audit_count().await?, to.audit_count().await?)?;
-    each_audit_page(from, async |before_id, page| same("audit rows", page, &audit_page(to, before_id).await?)).await
+pub async fn verify(from: &Stores, to: &Stores) -> Result<(), MigrateError> {
+    same("roles", from.roles.list_roles().await?, to.roles.list_roles().await?)?;
+    same("users", from.users.list_users().await?, to.users.list_users().await?)?;
+    same("sessions", from.transfer()?.all_sessions().await?, to.transfer()?.all_sessions().await?)?;
+    same("remember-me series", from.transfer()?.all_remember().await?, to.transfer()?.all_remember().await?)?;
+    same("audit row count", from.transfer()?.audit_count().await?, to.transfer()?.audit_count().await?)?;
+    each_audit_page(from.audit.as_ref(), async |before_id, page| {
+        same("audit rows", page, &audit_page(to.audit.as_ref(), before_id).await?)
+    })
+    .await
 }
 
 fn same<T: PartialEq + fmt::Debug>(what: &str, source: T, target: T) -> Result<(), MigrateError> {
@@ -155,18 +159,21 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::account::{NewUser, Role};
+    use crate::session::remember::RememberRecord;
+    use crate::session::{SessionKind, SessionRecord};
     use crate::store::postgres::testing::TempDatabase;
-    use crate::store::{NewUser, RememberRecord, Role, SessionKind, SessionRecord};
+    use crate::store::Stores;
 
     /// A SQLite store with some of everything: a custom role, two accounts, a live and a revoked
     /// session, a remember-me series and more audit rows than one page.
-    async fn populated() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
+    async fn populated() -> (tempfile::TempDir, Stores) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = crate::store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).await.expect("open");
         let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
         let role =
             Role { name: "editor".into(), description: Some("edits".into()), permissions: vec!["posts:write".into()] };
-        store.create_role(&role, t0).await.expect("role");
+        store.roles.create_role(&role, t0).await.expect("role");
         let mut users = Vec::new();
         for name in ["alice", "Bob"] {
             let new = NewUser {
@@ -175,7 +182,7 @@ mod tests {
                 password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
                 roles: vec!["editor".into(), "admin".into()],
             };
-            users.push(store.create_user(new, t0).await.expect("user"));
+            users.push(store.users.create_user(new, t0).await.expect("user"));
         }
         for (seed, revoked) in [(1u8, None), (2, Some(t0 + Duration::minutes(5)))] {
             let session = SessionRecord {
@@ -195,7 +202,7 @@ mod tests {
                 rotated_at: revoked,
                 fingerprint: None,
             };
-            store.insert_session(&session).await.expect("session");
+            store.sessions.insert_session(&session).await.expect("session");
         }
         let series = RememberRecord {
             selector: "sel".into(),
@@ -206,7 +213,7 @@ mod tests {
             created_at: t0,
             expires_at: t0 + Duration::days(30),
         };
-        store.insert_remember(&series).await.expect("remember");
+        store.remember.insert_remember(&series).await.expect("remember");
         for i in 0..(PAGE as i64 + 5) {
             let row = AuditRecord {
                 id: 0,
@@ -219,7 +226,7 @@ mod tests {
                 user_agent: None,
                 detail: Some(format!("{{\"n\":{i}}}")),
             };
-            store.append_audit(&row).await.expect("audit");
+            store.audit.append_audit(&row).await.expect("audit");
         }
         (dir, store)
     }
@@ -229,17 +236,17 @@ mod tests {
         let (_dir, source) = populated().await;
         let db = TempDatabase::create().await.expect("database");
         let target = crate::store::open(&db.url).await.expect("open target");
-        let copied = copy(source.as_ref(), target.as_ref()).await.expect("copied");
+        let copied = copy(&source, &target).await.expect("copied");
         // admin (seeded on both) and editor.
         assert_eq!(copied, Copied { roles: 2, users: 2, sessions: 2, remember: 1, audit: u64::from(PAGE) + 5 });
         // New rows on the target carry on after the copied ones.
         let next = AuditRecord {
             id: 0,
             event: "after".into(),
-            ..source.query_audit(&AuditQuery { limit: 1, ..Default::default() }).await.expect("q")[0].clone()
+            ..source.audit.query_audit(&AuditQuery { limit: 1, ..Default::default() }).await.expect("q")[0].clone()
         };
-        target.append_audit(&next).await.expect("append");
-        let newest = target.query_audit(&AuditQuery { limit: 1, ..Default::default() }).await.expect("q");
+        target.audit.append_audit(&next).await.expect("append");
+        let newest = target.audit.query_audit(&AuditQuery { limit: 1, ..Default::default() }).await.expect("q");
         assert_eq!((newest[0].event.as_str(), newest[0].id), ("after", i64::from(PAGE) + 6));
     }
 
@@ -248,13 +255,13 @@ mod tests {
         let (_dir, source) = populated().await;
         let db = TempDatabase::create().await.expect("database");
         let target = crate::store::open(&db.url).await.expect("open target");
-        copy(source.as_ref(), target.as_ref()).await.expect("first copy");
-        let again = copy(source.as_ref(), target.as_ref()).await.expect_err("not empty");
+        copy(&source, &target).await.expect("first copy");
+        let again = copy(&source, &target).await.expect_err("not empty");
         assert!(matches!(again, MigrateError::TargetNotEmpty(_)), "{again}");
         // A change on one side only is caught by the verification.
-        let alice = source.user_by_username("alice").await.expect("q").expect("alice");
-        source.set_password_hash(alice.id, "changed", alice.updated_at).await.expect("set");
-        let differs = verify(source.as_ref(), target.as_ref()).await.expect_err("differs");
+        let alice = source.users.user_by_username("alice").await.expect("q").expect("alice");
+        source.users.set_password_hash(alice.id, "changed", alice.updated_at).await.expect("set");
+        let differs = verify(&source, &target).await.expect_err("differs");
         assert!(differs.to_string().contains("users differ") && differs.to_string().contains("changed"), "{differs}");
     }
 }

@@ -23,7 +23,52 @@ use std::time::Duration;
 use crate::cluster::Invalidation;
 use crate::limits::Limits;
 use crate::session::SessionManager;
-use crate::store::{SignalKind, SignalRecord, Store, StoreResult};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::store::{StoreResult, Stores};
+
+/// What a signal asks every running instance to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalKind {
+    /// An account's sessions, roles or state changed: drop its cached sessions (every cached
+    /// session when the signal names no account).
+    Changed,
+    /// An admin lifted an account's lockout.
+    Unlock,
+}
+
+impl SignalKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Changed => "changed",
+            SignalKind::Unlock => "unlock",
+        }
+    }
+
+    /// The kind a stored name means; `None` for a name this version does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "changed" => Some(SignalKind::Changed),
+            "unlock" => Some(SignalKind::Unlock),
+            _ => None,
+        }
+    }
+}
+
+/// A signal as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalRecord {
+    /// Its number; higher numbers were sent later (mostly: see [`SignalStore::signals_after`]).
+    pub seq: i64,
+    /// What to do; `None` for a kind a newer version sent.
+    pub kind: Option<SignalKind>,
+    /// The account concerned, if one.
+    pub user_id: Option<Uuid>,
+    /// When it was sent, to the millisecond.
+    pub at: OffsetDateTime,
+}
 
 /// Signal numbers each poll reads again below the highest one seen.
 pub const LOOKBACK: i64 = 64;
@@ -35,7 +80,7 @@ pub const KEEP_FOR: Duration = Duration::from_secs(24 * 3600);
 /// What a server does with the signals it hears.
 #[derive(Clone, Debug)]
 pub struct Watch {
-    store: Arc<dyn Store>,
+    stores: Stores,
     sessions: SessionManager,
     limits: Arc<Limits>,
     floor: i64,
@@ -44,17 +89,17 @@ pub struct Watch {
 
 impl Watch {
     /// A watch that applies only signals sent from now on.
-    pub async fn start(store: Arc<dyn Store>, sessions: SessionManager, limits: Arc<Limits>) -> StoreResult<Self> {
-        let last = store.last_signal().await?;
+    pub async fn start(stores: Stores, sessions: SessionManager, limits: Arc<Limits>) -> StoreResult<Self> {
+        let last = stores.signals.last_signal().await?;
         let floor = last.saturating_sub(LOOKBACK);
         // What was sent before this server started concerns nothing it has cached.
-        let seen = store.signals_after(floor, BATCH).await?.into_iter().map(|s| s.seq).collect();
-        Ok(Self { store, sessions, limits, floor, seen })
+        let seen = stores.signals.signals_after(floor, BATCH).await?.into_iter().map(|s| s.seq).collect();
+        Ok(Self { stores, sessions, limits, floor, seen })
     }
 
     /// Reads the signals not yet applied and applies them; returns how many.
     pub async fn poll(&mut self) -> StoreResult<usize> {
-        let rows = self.store.signals_after(self.floor, BATCH).await?;
+        let rows = self.stores.signals.signals_after(self.floor, BATCH).await?;
         let mut applied = 0;
         for signal in rows {
             if !self.seen.insert(signal.seq) {
@@ -75,7 +120,7 @@ impl Watch {
             (Some(SignalKind::Changed), Some(user)) => self.sessions.forget_here(Some(Invalidation::User(user))),
             (Some(SignalKind::Changed), None) => self.sessions.forget_here(None),
             (Some(SignalKind::Unlock), Some(user)) => {
-                let found = match self.store.user_by_id(user).await {
+                let found = match self.stores.users.user_by_id(user).await {
                     Ok(found) => found,
                     Err(e) => {
                         tracing::warn!(error = %e, seq = signal.seq, "could not read the account of an unlock");

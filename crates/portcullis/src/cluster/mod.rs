@@ -192,7 +192,7 @@ const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Watches the store: pings it every `every` and keeps `health` in step, until the store is
 /// dropped.
 pub fn spawn_store_watch(
-    store: &Arc<dyn crate::store::Store>,
+    store: &Arc<dyn crate::store::Health>,
     health: Arc<Dependency>,
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {

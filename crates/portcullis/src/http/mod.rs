@@ -14,7 +14,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::csrf::CsrfKey;
 use crate::session::SessionManager;
-use crate::store::Store;
+use crate::store::Stores;
 
 pub mod body;
 pub mod cookies;
@@ -38,7 +38,7 @@ pub struct StateInner {
     /// Validated configuration.
     pub config: Config,
     /// The backend.
-    pub store: Arc<dyn Store>,
+    pub stores: Stores,
     /// Time source.
     pub clock: SharedClock,
     /// Sessions.
@@ -74,7 +74,7 @@ impl StateInner {
     /// Administration over this instance's parts.
     pub fn console(&self) -> crate::admin::Console<'_> {
         crate::admin::Console::new(
-            self.store.as_ref(),
+            &self.stores,
             &self.accounts,
             &self.sessions,
             &self.audit,

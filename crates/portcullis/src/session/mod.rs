@@ -26,14 +26,79 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::account::User;
 use crate::clock::SharedClock;
 use crate::cluster::{Dependency, Fanout, Invalidation};
 use crate::config::SessionConfig;
 use crate::error::Result;
-use crate::store::{SessionKind, SessionRecord, SignalKind, Store, User};
+use crate::signal::SignalKind;
+use crate::store::Stores;
 
 pub mod protection;
 pub mod remember;
+
+/// How a session was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A browser session cookie.
+    Cookie,
+    /// A refresh-token family.
+    Token,
+}
+
+impl SessionKind {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Cookie => "cookie",
+            SessionKind::Token => "token",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cookie" => Some(SessionKind::Cookie),
+            "token" => Some(SessionKind::Token),
+            _ => None,
+        }
+    }
+}
+
+/// A stored session. The client holds a 256-bit secret; only its SHA-256 (`id_hash`) is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the client's secret.
+    pub id_hash: [u8; 32],
+    /// Public identifier, safe to show and to use in URLs.
+    pub public_id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Cookie or token family.
+    pub kind: SessionKind,
+    /// Login time.
+    pub created_at: OffsetDateTime,
+    /// Last persisted activity (written at most once per touch interval).
+    pub last_seen_at: OffsetDateTime,
+    /// Absolute deadline.
+    pub expires_at: OffsetDateTime,
+    /// Fresh (recently authenticated) until.
+    pub fresh_until: OffsetDateTime,
+    /// Created with remember-me.
+    pub remember: bool,
+    /// Client address at login.
+    pub ip: Option<String>,
+    /// User agent at login.
+    pub user_agent: Option<String>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Refresh families: the generation whose token is current.
+    pub refresh_generation: i64,
+    /// Refresh families: when the current generation replaced the previous one.
+    pub rotated_at: Option<OffsetDateTime>,
+    /// Session protection: hash of the client's user agent and address prefix at login.
+    pub fingerprint: Option<String>,
+}
 
 /// Length of an encoded secret: 32 bytes in unpadded base64url.
 const ENCODED_LEN: usize = 43;
@@ -195,7 +260,7 @@ pub struct ClientInfo {
 /// Creates, validates and revokes sessions.
 #[derive(Clone)]
 pub struct SessionManager {
-    store: Arc<dyn Store>,
+    stores: Stores,
     clock: SharedClock,
     config: SessionConfig,
     idle_secs: i64,
@@ -220,10 +285,10 @@ fn secs(d: StdDuration) -> i64 {
 }
 
 impl SessionManager {
-    /// A manager over `store`, reading time from `clock`. Token families idle out after
+    /// A manager over `stores`, reading time from `clock`. Token families idle out after
     /// `token_idle` and end `token_ttl` after login.
     pub fn new(
-        store: Arc<dyn Store>,
+        stores: Stores,
         clock: SharedClock,
         config: SessionConfig,
         token_idle: StdDuration,
@@ -233,7 +298,7 @@ impl SessionManager {
         // long a revocation made by another process (the admin CLI) can go unseen here.
         let cache = Cache::builder().max_capacity(config.cache_capacity).time_to_live(config.touch_interval).build();
         Self {
-            store,
+            stores,
             clock,
             idle_secs: secs(config.idle_timeout),
             token_idle,
@@ -332,7 +397,7 @@ impl SessionManager {
             refresh_generation: 0,
             rotated_at: None,
         };
-        self.store.insert_session(&record).await?;
+        self.stores.sessions.insert_session(&record).await?;
         let live = Arc::new(LiveSession::new(record, SessionUser::from(user)));
         self.cache.insert(live.record.id_hash, Arc::clone(&live));
         Ok(live)
@@ -374,19 +439,19 @@ impl SessionManager {
             && live.persisted.compare_exchange(persisted, now, Ordering::AcqRel, Ordering::Relaxed).is_ok()
         {
             let at = OffsetDateTime::from_unix_timestamp(now).unwrap_or(live.record.last_seen_at);
-            self.store.touch_session(id_hash, at).await?;
+            self.stores.sessions.touch_session(id_hash, at).await?;
         }
         Ok(Some(live))
     }
 
     async fn load(&self, id_hash: &[u8; 32]) -> Result<Option<Arc<LiveSession>>> {
-        let Some(record) = self.store.session_by_hash(id_hash).await? else {
+        let Some(record) = self.stores.sessions.session_by_hash(id_hash).await? else {
             return Ok(None);
         };
         if record.revoked_at.is_some() {
             return Ok(None);
         }
-        let Some(user) = self.store.user_by_id(record.user_id).await? else {
+        let Some(user) = self.stores.users.user_by_id(record.user_id).await? else {
             return Ok(None);
         };
         if user.disabled {
@@ -400,7 +465,7 @@ impl SessionManager {
     /// Ends a session everywhere at once: marks the row revoked and drops the cached entry.
     pub async fn revoke(&self, id_hash: &[u8; 32], reason: &str) -> Result<bool> {
         // Store first, cache after: a request racing the revocation cannot reload a live copy.
-        let done = self.store.revoke_session(id_hash, self.clock.now(), reason).await?;
+        let done = self.stores.sessions.revoke_session(id_hash, self.clock.now(), reason).await?;
         self.drop_everywhere(Invalidation::Session(*id_hash)).await;
         Ok(done)
     }
@@ -408,20 +473,20 @@ impl SessionManager {
     /// Ends every session of a user but `keep` (the caller's own, for "log out my other
     /// devices"); returns how many ended.
     pub async fn revoke_user(&self, user_id: Uuid, keep: Option<&[u8; 32]>, reason: &str) -> Result<usize> {
-        let hashes = self.store.revoke_user_sessions(user_id, keep, self.clock.now(), reason).await?;
+        let hashes = self.stores.sessions.revoke_user_sessions(user_id, keep, self.clock.now(), reason).await?;
         for hash in &hashes {
             self.drop_everywhere(Invalidation::Session(*hash)).await;
         }
         // Servers that did not do this themselves (the CLI ended them) hear it within a second.
         if !hashes.is_empty() {
-            self.store.send_signal(SignalKind::Changed, Some(user_id), self.clock.now()).await?;
+            self.stores.signals.send_signal(SignalKind::Changed, Some(user_id), self.clock.now()).await?;
         }
         Ok(hashes.len())
     }
 
     /// The user's live sessions (cookie sessions and token families), oldest first.
     pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionRecord>> {
-        Ok(self.store.user_sessions(user_id, self.clock.now()).await?)
+        Ok(self.stores.sessions.user_sessions(user_id, self.clock.now()).await?)
     }
 
     /// Drops a user's cached sessions so the next request re-reads the account (new roles, a
@@ -449,7 +514,7 @@ impl SessionManager {
     /// session must be re-read. The change itself is already stored: when this fails, servers
     /// re-read within `session.touch_interval` anyway, so it is logged, not returned.
     async fn signal(&self, user_id: Option<Uuid>) {
-        if let Err(e) = self.store.send_signal(SignalKind::Changed, user_id, self.clock.now()).await {
+        if let Err(e) = self.stores.signals.send_signal(SignalKind::Changed, user_id, self.clock.now()).await {
             tracing::warn!(error = %e, "could not signal a session change to other servers");
         }
     }
@@ -460,7 +525,7 @@ impl SessionManager {
         let secret = SessionSecret::generate();
         let until = self.clock.now() + self.config.fresh_for;
         let old = live.record.id_hash;
-        if !self.store.rekey_session(&old, &secret.hash(), until).await? {
+        if !self.stores.sessions.rekey_session(&old, &secret.hash(), until).await? {
             return Ok(None);
         }
         self.drop_everywhere(Invalidation::Session(old)).await;
@@ -471,7 +536,7 @@ impl SessionManager {
     /// refresh token already rotates).
     pub async fn reauth_family(&self, live: &LiveSession) -> Result<Option<OffsetDateTime>> {
         let until = self.clock.now() + self.config.fresh_for;
-        if !self.store.set_fresh_until(&live.record.id_hash, until).await? {
+        if !self.stores.sessions.set_fresh_until(&live.record.id_hash, until).await? {
             return Ok(None);
         }
         live.fresh_until.store(until.unix_timestamp(), Ordering::Relaxed);
@@ -488,7 +553,7 @@ impl SessionManager {
             return Ok(false);
         }
         let at = OffsetDateTime::from_unix_timestamp(now).unwrap_or(live.record.created_at);
-        self.store.set_fresh_until(&live.record.id_hash, at).await?;
+        self.stores.sessions.set_fresh_until(&live.record.id_hash, at).await?;
         self.publish(Invalidation::Session(live.record.id_hash)).await;
         Ok(true)
     }
@@ -508,8 +573,9 @@ impl SessionManager {
     /// Deletes expired and long-revoked sessions and expired remember-me series from the store.
     pub async fn sweep(&self) -> Result<u64> {
         let now = self.clock.now();
-        let sessions = self.store.delete_expired(now, now - self.config.idle_timeout, now - self.token_idle).await?;
-        Ok(sessions + self.store.delete_expired_remember(now).await?)
+        let sessions =
+            self.stores.sessions.delete_expired(now, now - self.config.idle_timeout, now - self.token_idle).await?;
+        Ok(sessions + self.stores.sessions.delete_expired_remember(now).await?)
     }
 
     /// How long a session of `kind` may sit idle.
@@ -523,8 +589,8 @@ impl SessionManager {
     }
 
     /// The store (refresh rotation reads and writes it directly).
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    pub(crate) fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     /// The clock.

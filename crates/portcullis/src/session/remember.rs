@@ -21,7 +21,29 @@ use uuid::Uuid;
 
 use super::{ClientInfo, LiveSession, LoginMethod, SessionManager, SessionSecret};
 use crate::error::Result;
-use crate::store::RememberRecord;
+
+/// A remember-me series. The cookie holds `selector:validator`; the selector stays for the
+/// series' life, the validator changes on every use and only its SHA-256 is kept. A validator
+/// that was already replaced means the cookie was copied: the series is stolen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberRecord {
+    /// Public lookup key of the series.
+    pub selector: String,
+    /// Owner.
+    pub user_id: Uuid,
+    /// SHA-256 of the current validator.
+    pub validator_hash: [u8; 32],
+    /// SHA-256 of the validator it replaced, accepted for a short grace after rotation so two
+    /// tabs restoring at once are not taken for theft.
+    pub previous_hash: Option<[u8; 32]>,
+    /// When the validator last changed.
+    pub rotated_at: Option<OffsetDateTime>,
+    /// Series start.
+    pub created_at: OffsetDateTime,
+    /// Series end.
+    pub expires_at: OffsetDateTime,
+}
+use time::OffsetDateTime;
 
 /// How long a replaced validator still restores (two tabs waking at once).
 const GRACE_SECS: i64 = 10;
@@ -90,7 +112,7 @@ impl SessionManager {
             created_at: now,
             expires_at: now + self.config.remember_for,
         };
-        self.store.insert_remember(&record).await?;
+        self.stores.remember.insert_remember(&record).await?;
         Ok(cookie_value(&selector, &validator))
     }
 
@@ -99,12 +121,12 @@ impl SessionManager {
         let Some((selector, validator)) = parse(cookie) else {
             return Ok(Restore::Invalid);
         };
-        let Some(record) = self.store.remember_by_selector(selector).await? else {
+        let Some(record) = self.stores.remember.remember_by_selector(selector).await? else {
             return Ok(Restore::Invalid);
         };
         let now = self.clock.now();
         if now >= record.expires_at {
-            self.store.delete_remember(selector).await?;
+            self.stores.remember.delete_remember(selector).await?;
             return Ok(Restore::Invalid);
         }
         let presented: [u8; 32] = Sha256::digest(validator).into();
@@ -114,18 +136,18 @@ impl SessionManager {
         if !current && !in_grace {
             // A validator that is neither current nor just replaced: the cookie was copied and
             // one copy already used. End everything the series could have opened.
-            self.store.delete_user_remember(record.user_id, None).await?;
+            self.stores.remember.delete_user_remember(record.user_id, None).await?;
             self.revoke_user(record.user_id, None, "remember_reused").await?;
             return Ok(Restore::Stolen { user_id: record.user_id });
         }
-        let Some(user) = self.store.user_by_id(record.user_id).await?.filter(|u| !u.disabled) else {
-            self.store.delete_remember(selector).await?;
+        let Some(user) = self.stores.users.user_by_id(record.user_id).await?.filter(|u| !u.disabled) else {
+            self.stores.remember.delete_remember(selector).await?;
             return Ok(Restore::Invalid);
         };
         let next_cookie = if current {
             let next = random::<32>();
             let next_hash: [u8; 32] = Sha256::digest(next).into();
-            if self.store.rotate_remember(selector, &presented, &next_hash, now).await? {
+            if self.stores.remember.rotate_remember(selector, &presented, &next_hash, now).await? {
                 Some(cookie_value(selector, &next))
             } else {
                 // Another request rotated it a moment ago; that one's cookie wins.
@@ -141,7 +163,7 @@ impl SessionManager {
     /// Ends the series of a cookie (logout).
     pub async fn forget(&self, cookie: &str) -> Result<()> {
         if let Some(selector) = selector_of(cookie) {
-            self.store.delete_remember(selector).await?;
+            self.stores.remember.delete_remember(selector).await?;
         }
         Ok(())
     }
@@ -149,7 +171,7 @@ impl SessionManager {
     /// Ends every series of a user but the one whose cookie is `keep`.
     pub async fn forget_remembered(&self, user_id: Uuid, keep: Option<&str>) -> Result<u64> {
         let keep = keep.and_then(selector_of);
-        Ok(self.store.delete_user_remember(user_id, keep).await?)
+        Ok(self.stores.remember.delete_user_remember(user_id, keep).await?)
     }
 }
 

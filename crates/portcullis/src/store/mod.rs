@@ -1,20 +1,33 @@
-//! Storage traits and their backends.
+//! Storage: one trait per capability, the [`Stores`] value that holds them, and the backends.
 //!
-//! Callers see only these small, object-safe traits; the server picks a backend at run time from
-//! `store.url`. Every backend must pass the same conformance suite (`store::conformance`).
-//! Timestamps cross this boundary as [`OffsetDateTime`] and are kept as unix seconds.
+//! Callers see only small, object-safe traits ([`UserStore`], [`SessionStore`], ...), each held
+//! as its own `Arc<dyn ...>` in [`Stores`]; the records they read and write belong to the domain
+//! modules ([`crate::account`], [`crate::session`], [`crate::audit`], [`crate::signal`]). The
+//! server picks a backend at run time from `store.url`, in one place ([`Backend`]). Both SQL
+//! backends share one implementation (`store::sql`) and differ only in a small dialect; every
+//! backend must pass the conformance kit ([`testkit`], behind the `testkit` feature). Timestamps
+//! cross this boundary as [`OffsetDateTime`] and are kept as unix seconds.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::account::{NewUser, Role, User, UserPage, UserPatch};
+use crate::audit::{AuditQuery, AuditRecord};
+use crate::session::remember::RememberRecord;
+use crate::session::SessionRecord;
+use crate::signal::{SignalKind, SignalRecord};
+
 pub mod postgres;
-mod row;
+pub mod sql;
 pub mod sqlite;
 pub mod usernames;
 
-#[cfg(test)]
-mod conformance;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -32,205 +45,6 @@ pub enum StoreError {
 
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// An account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    /// UUID v7.
-    pub id: Uuid,
-    /// As registered (case kept, width-mapped and NFC); unique ignoring case, width and
-    /// look-alike letters (see [`crate::username`]).
-    pub username: String,
-    /// Optional contact address.
-    pub email: Option<String>,
-    /// Argon2id PHC string, or an imported legacy hash until the next login upgrades it.
-    pub password_hash: String,
-    /// A disabled user cannot log in.
-    pub disabled: bool,
-    /// Role names, sorted.
-    pub roles: Vec<String>,
-    /// Permissions granted by the roles, sorted and deduplicated.
-    pub permissions: Vec<String>,
-    /// Creation time.
-    pub created_at: OffsetDateTime,
-    /// Last change.
-    pub updated_at: OffsetDateTime,
-}
-
-/// What it takes to create an account.
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    /// Username as typed.
-    pub username: String,
-    /// Optional email.
-    pub email: Option<String>,
-    /// Argon2id PHC string, or an imported legacy hash (see `password::recognised_hash`).
-    pub password_hash: String,
-    /// Initial roles.
-    pub roles: Vec<String>,
-}
-
-/// The key under which usernames are unique: RFC 8265 UsernameCaseMapped (width-mapped, lower
-/// case, NFC); see [`crate::username::key`].
-pub fn username_key(username: &str) -> String {
-    crate::username::key(username)
-}
-
-/// How a session was established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionKind {
-    /// A browser session cookie.
-    Cookie,
-    /// A refresh-token family.
-    Token,
-}
-
-impl SessionKind {
-    /// Stored form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionKind::Cookie => "cookie",
-            SessionKind::Token => "token",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "cookie" => Some(SessionKind::Cookie),
-            "token" => Some(SessionKind::Token),
-            _ => None,
-        }
-    }
-}
-
-/// A stored session. The client holds a 256-bit secret; only its SHA-256 (`id_hash`) is kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// SHA-256 of the client's secret.
-    pub id_hash: [u8; 32],
-    /// Public identifier, safe to show and to use in URLs.
-    pub public_id: Uuid,
-    /// Owner.
-    pub user_id: Uuid,
-    /// Cookie or token family.
-    pub kind: SessionKind,
-    /// Login time.
-    pub created_at: OffsetDateTime,
-    /// Last persisted activity (written at most once per touch interval).
-    pub last_seen_at: OffsetDateTime,
-    /// Absolute deadline.
-    pub expires_at: OffsetDateTime,
-    /// Fresh (recently authenticated) until.
-    pub fresh_until: OffsetDateTime,
-    /// Created with remember-me.
-    pub remember: bool,
-    /// Client address at login.
-    pub ip: Option<String>,
-    /// User agent at login.
-    pub user_agent: Option<String>,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<OffsetDateTime>,
-    /// Refresh families: the generation whose token is current.
-    pub refresh_generation: i64,
-    /// Refresh families: when the current generation replaced the previous one.
-    pub rotated_at: Option<OffsetDateTime>,
-    /// Session protection: hash of the client's user agent and address prefix at login.
-    pub fingerprint: Option<String>,
-}
-
-/// Changes to an account; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct UserPatch {
-    /// New email (`Some(None)` clears it).
-    pub email: Option<Option<String>>,
-    /// Disable or enable.
-    pub disabled: Option<bool>,
-    /// Replace the roles.
-    pub roles: Option<Vec<String>>,
-}
-
-/// A page of accounts.
-#[derive(Debug, Clone)]
-pub struct UserPage {
-    /// Accounts on this page, by username.
-    pub users: Vec<User>,
-    /// Accounts matching the search in all.
-    pub total: u64,
-}
-
-/// A named role and the permissions it grants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Role {
-    /// Unique name.
-    pub name: String,
-    /// What the role is for.
-    pub description: Option<String>,
-    /// Permission names, sorted.
-    pub permissions: Vec<String>,
-}
-
-/// A remember-me series. The cookie holds `selector:validator`; the selector stays for the
-/// series' life, the validator changes on every use and only its SHA-256 is kept. A validator
-/// that was already replaced means the cookie was copied: the series is stolen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RememberRecord {
-    /// Public lookup key of the series.
-    pub selector: String,
-    /// Owner.
-    pub user_id: Uuid,
-    /// SHA-256 of the current validator.
-    pub validator_hash: [u8; 32],
-    /// SHA-256 of the validator it replaced, accepted for a short grace after rotation so two
-    /// tabs restoring at once are not taken for theft.
-    pub previous_hash: Option<[u8; 32]>,
-    /// When the validator last changed.
-    pub rotated_at: Option<OffsetDateTime>,
-    /// Series start.
-    pub created_at: OffsetDateTime,
-    /// Series end.
-    pub expires_at: OffsetDateTime,
-}
-
-/// One audit-log row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// Increasing id (assigned by the store; ignored on append).
-    pub id: i64,
-    /// When it happened.
-    pub at: OffsetDateTime,
-    /// Event name (`login_ok`, `login_failed`, ...).
-    pub event: String,
-    /// The account concerned, when known.
-    pub user_id: Option<Uuid>,
-    /// The username concerned (as typed, for failed logins of unknown names).
-    pub username: Option<String>,
-    /// Public id of the session concerned.
-    pub session_id: Option<Uuid>,
-    /// Client address.
-    pub ip: Option<String>,
-    /// Client user agent.
-    pub user_agent: Option<String>,
-    /// Event-specific facts as a JSON object; never secrets.
-    pub detail: Option<String>,
-}
-
-/// Filters for reading the audit log; results are newest first.
-#[derive(Debug, Clone, Default)]
-pub struct AuditQuery {
-    /// Rows about this account id.
-    pub user_id: Option<Uuid>,
-    /// Rows about this username (ignoring case).
-    pub username: Option<String>,
-    /// Rows of this event.
-    pub event: Option<String>,
-    /// Rows at or after this time.
-    pub since: Option<OffsetDateTime>,
-    /// Rows older than this id (paging).
-    pub before_id: Option<i64>,
-    /// At most this many rows.
-    pub limit: u32,
-}
 
 /// Accounts.
 #[async_trait]
@@ -370,59 +184,6 @@ pub trait Health: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 }
 
-/// Everything the server needs from one backend.
-pub trait Store:
-    UserStore + SessionStore + RoleStore + RememberStore + AuditStore + SignalStore + Health + Transfer
-{
-}
-
-impl<T: UserStore + SessionStore + RoleStore + RememberStore + AuditStore + SignalStore + Health + Transfer> Store
-    for T
-{
-}
-
-/// What a signal asks every running instance to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalKind {
-    /// An account's sessions, roles or state changed: drop its cached sessions (every cached
-    /// session when the signal names no account).
-    Changed,
-    /// An admin lifted an account's lockout.
-    Unlock,
-}
-
-impl SignalKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignalKind::Changed => "changed",
-            SignalKind::Unlock => "unlock",
-        }
-    }
-
-    /// The kind a stored name means; `None` for a name this version does not know.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "changed" => Some(SignalKind::Changed),
-            "unlock" => Some(SignalKind::Unlock),
-            _ => None,
-        }
-    }
-}
-
-/// A signal as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignalRecord {
-    /// Its number; higher numbers were sent later (mostly: see [`SignalStore::signals_after`]).
-    pub seq: i64,
-    /// What to do; `None` for a kind a newer version sent.
-    pub kind: Option<SignalKind>,
-    /// The account concerned, if one.
-    pub user_id: Option<Uuid>,
-    /// When it was sent, to the millisecond.
-    pub at: OffsetDateTime,
-}
-
 /// Signals from one process to every running instance (see `crate::signal`).
 #[async_trait]
 pub trait SignalStore: Send + Sync {
@@ -446,26 +207,6 @@ pub(crate) fn from_unix_ms(ms: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
-/// A stored signal row: (seq, kind, user id text, at_ms).
-pub(crate) fn signal_from_row(
-    (seq, kind, user_id, at_ms): (i64, String, Option<String>, i64),
-) -> StoreResult<SignalRecord> {
-    let user_id = user_id.map(|id| Uuid::parse_str(&id)).transpose().map_err(|e| StoreError::Backend(Box::new(e)))?;
-    Ok(SignalRecord { seq, kind: SignalKind::parse(&kind), user_id, at: from_unix_ms(at_ms)? })
-}
-
-/// Opens the backend named by `url` (`sqlite:…`, `postgres://…` or `postgresql://…`) and applies
-/// its migrations.
-pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
-    } else {
-        Err(StoreError::Backend(format!("unsupported store URL scheme in `{url}`").into()))
-    }
-}
-
 pub(crate) fn to_unix(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
@@ -474,8 +215,128 @@ pub(crate) fn from_unix(secs: i64) -> StoreResult<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
-impl std::fmt::Debug for dyn Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Store")
+/// Every capability of one deployment's storage, each its own trait object.
+///
+/// A backend implements the traits it can; [`Stores::of`] takes one that implements them all.
+/// [`Transfer`] (copying a whole store to another backend) is optional.
+#[derive(Clone)]
+pub struct Stores {
+    /// Accounts.
+    pub users: Arc<dyn UserStore>,
+    /// Roles and their permissions.
+    pub roles: Arc<dyn RoleStore>,
+    /// Sessions and refresh-token families.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Remember-me series.
+    pub remember: Arc<dyn RememberStore>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditStore>,
+    /// Signals to every running instance.
+    pub signals: Arc<dyn SignalStore>,
+    /// Whether the backend answers.
+    pub health: Arc<dyn Health>,
+    /// Whole-store copies (`portcullis store migrate`); `None` when the backend cannot.
+    pub transfer: Option<Arc<dyn Transfer>>,
+}
+
+impl Stores {
+    /// Every capability from one backend value, `transfer` included.
+    pub fn of<B>(backend: B) -> Self
+    where
+        B: UserStore + RoleStore + SessionStore + RememberStore + AuditStore + SignalStore + Health + Transfer,
+        B: 'static,
+    {
+        let b = Arc::new(backend);
+        Stores {
+            users: b.clone(),
+            roles: b.clone(),
+            sessions: b.clone(),
+            remember: b.clone(),
+            audit: b.clone(),
+            signals: b.clone(),
+            health: b.clone(),
+            transfer: Some(b),
+        }
     }
+
+    /// Whole-store copies, or an error saying the backend cannot make them.
+    pub fn transfer(&self) -> StoreResult<&dyn Transfer> {
+        self.transfer
+            .as_deref()
+            .ok_or_else(|| StoreError::Backend("this store cannot copy its records to another backend".into()))
+    }
+}
+
+/// Each capability shows as its name (what is behind it is the backend's business).
+macro_rules! debug_as_name {
+    ($($capability:ident),*) => {$(
+        impl std::fmt::Debug for dyn $capability {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(stringify!($capability))
+            }
+        }
+    )*};
+}
+debug_as_name!(UserStore, RoleStore, SessionStore, RememberStore, AuditStore, SignalStore, Health, Transfer);
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").field("transfer", &self.transfer.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// The backend a `store.url` names: the one place a URL is mapped to a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:` URLs; `file` is the database file, `None` for an in-memory database.
+    Sqlite {
+        /// The database file.
+        file: Option<PathBuf>,
+    },
+    /// `postgres://` or `postgresql://` URLs.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `url` names; `None` for a scheme no backend reads.
+    pub fn of(url: &str) -> Option<Backend> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = path.split('?').next().unwrap_or(path);
+            let memory = path.is_empty() || path == ":memory:" || url.contains("mode=memory");
+            Some(Backend::Sqlite { file: (!memory).then(|| Path::new(path).to_path_buf()) })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The backend `url` names, or an error naming the URL.
+    pub fn named(url: &str) -> StoreResult<Backend> {
+        Backend::of(url).ok_or_else(|| StoreError::Backend(format!("unsupported store URL scheme in `{url}`").into()))
+    }
+
+    /// Opens the backend at `url` and applies its migrations.
+    pub async fn open(&self, url: &str) -> StoreResult<Stores> {
+        Ok(match self {
+            Backend::Sqlite { .. } => Stores::of(sqlite::SqliteStore::open(url).await?),
+            Backend::Postgres => Stores::of(postgres::PgStore::open(url).await?),
+        })
+    }
+
+    /// Opens the backend at `url` (which re-keys usernames, as every open does) and re-keys
+    /// again to report the accounts left unfinished.
+    async fn rekey(&self, url: &str) -> StoreResult<usernames::RekeyReport> {
+        match self {
+            Backend::Sqlite { .. } => usernames::rekey(&sqlite::SqliteStore::open(url).await?).await,
+            Backend::Postgres => usernames::rekey(&postgres::PgStore::open(url).await?).await,
+        }
+    }
+}
+
+/// Opens the backend named by `url` (`sqlite:…`, `postgres://…` or `postgresql://…`) and applies
+/// its migrations.
+pub async fn open(url: &str) -> StoreResult<Stores> {
+    Backend::named(url)?.open(url).await
 }

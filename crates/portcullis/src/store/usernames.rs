@@ -28,7 +28,7 @@ use std::fmt;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::row::LOOKALIKE;
+use super::sql::LOOKALIKE;
 use super::{StoreError, StoreResult};
 use crate::username::UsernameRules;
 
@@ -144,13 +144,7 @@ pub(crate) async fn rekey(rows: &dyn RekeyRows) -> StoreResult<RekeyReport> {
 /// Opens the store at `url` (which re-keys, as every open does) and returns the accounts left
 /// unfinished: the collisions an operator still has to resolve (`portcullis user names`).
 pub async fn collisions(url: &str) -> StoreResult<RekeyReport> {
-    if url.starts_with("sqlite:") {
-        rekey(&super::sqlite::SqliteStore::open(url).await?).await
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        rekey(&super::postgres::PgStore::open(url).await?).await
-    } else {
-        Err(StoreError::Backend(format!("unsupported store URL scheme in `{url}`").into()))
-    }
+    super::Backend::named(url)?.rekey(url).await
 }
 
 async fn apply(

@@ -2,8 +2,8 @@
 
 use crate::audit::{event, Audit, Subject};
 use crate::error::{Error, ErrorKind, Result};
+use crate::session::SessionKind;
 use crate::session::{ClientInfo, LiveSession, SessionManager};
-use crate::store::SessionKind;
 use crate::token::{family_hash, TokenService};
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ pub async fn refresh(
     let invalid = || Error::new(ErrorKind::TokenInvalid, "the refresh token is not valid");
     let (public_id, presented) = tokens.parse_refresh(token).ok_or_else(invalid)?;
     let hash = family_hash(public_id);
-    let store = sessions.store();
+    let store = &sessions.stores().sessions;
     let record = store.session_by_hash(&hash).await?.ok_or_else(invalid)?;
     if record.kind != SessionKind::Token {
         return Err(invalid());

@@ -127,7 +127,7 @@ async fn a_request_past_the_deadline_answers_503() {
 #[tokio::test]
 async fn with_first_user_admin_only_the_first_account_becomes_admin() {
     let server = Server::with(|c| c.accounts.first_user_admin = true).await;
-    let store = server.auth.store();
+    let store = &server.auth.stores().users;
     let seeded = store.user_by_username("test").await.unwrap().unwrap();
     assert!(store.delete_user(seeded.id).await.unwrap(), "start from an empty store");
     let mut b = server.browser();

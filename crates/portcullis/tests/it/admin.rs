@@ -74,7 +74,7 @@ async fn a_cookie_session_needs_the_csrf_token() {
     let body = json!({ "username": "mallory", "password": "long enough password" });
     problem(admin.send(Method::POST, "/api/admin/users", Some(body)).await, 403, "csrf_failed").await;
     problem(admin.send(Method::DELETE, "/api/admin/users/whatever", None).await, 403, "csrf_failed").await;
-    assert!(server.auth.store().user_by_username("mallory").await.unwrap().is_none());
+    assert!(server.auth.stores().users.user_by_username("mallory").await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -119,7 +119,7 @@ async fn users_can_be_listed_created_read_updated_and_deleted() {
     problem(admin.send(Method::DELETE, &format!("/api/admin/users/{id}"), None).await, 404, "not_found").await;
     problem(admin.get("/api/admin/users/not-a-uuid").await, 404, "not_found").await;
     problem(admin.send(Method::PATCH, "/api/admin/users/123", Some(json!({}))).await, 404, "not_found").await;
-    assert!(server.auth.store().user_by_username("alice").await.unwrap().is_none());
+    assert!(server.auth.stores().users.user_by_username("alice").await.unwrap().is_none());
 
     let taken = json!({ "username": "BOB", "password": "long enough password" });
     problem(admin.send(Method::POST, "/api/admin/users", Some(taken)).await, 409, "conflict").await;
@@ -168,7 +168,7 @@ async fn bad_input_is_a_422_naming_every_field() {
 #[tokio::test]
 async fn an_admin_cannot_demote_disable_or_delete_themselves() {
     let (server, admin) = with_admin().await;
-    let root = server.auth.store().user_by_username("root").await.unwrap().unwrap();
+    let root = server.auth.stores().users.user_by_username("root").await.unwrap().unwrap();
     let path = format!("/api/admin/users/{}", root.id);
     for change in [json!({ "roles": [] }), json!({ "roles": ["admin", "admin"], "disabled": true })] {
         let res = problem(admin.send(Method::PATCH, &path, Some(change)).await, 409, "conflict").await;

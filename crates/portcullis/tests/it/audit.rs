@@ -45,7 +45,7 @@ async fn each_event_leaves_a_row_and_no_secret() {
     // A password typed into the username field must not land in the log.
     b.post("/api/login", json!({"username": "oops-hunter2", "password": "x"})).await;
 
-    let rows = server.auth.audit().query(&portcullis::store::AuditQuery { limit: 1000, ..Default::default() }).await;
+    let rows = server.auth.audit().query(&portcullis::audit::AuditQuery { limit: 1000, ..Default::default() }).await;
     let rows = rows.unwrap();
     let events: Vec<&str> = rows.iter().rev().map(|r| r.event.as_str()).collect();
     assert_eq!(
@@ -64,7 +64,7 @@ async fn each_event_leaves_a_row_and_no_secret() {
             "login_failed"
         ]
     );
-    let user = server.auth.store().user_by_username("maria").await.unwrap().unwrap();
+    let user = server.auth.stores().users.user_by_username("maria").await.unwrap().unwrap();
     assert_eq!((rows[0].user_id, rows[0].username.as_deref()), (None, None), "an unknown name is not kept");
     for row in &rows[1..] {
         assert_eq!(row.user_id, Some(user.id), "{row:?}");
@@ -89,6 +89,6 @@ async fn old_rows_are_swept_after_the_retention() {
     server.advance_minutes(25 * 60);
     b.login("test", "test").await;
     assert_eq!(server.auth.audit().sweep(server.auth.config().audit_retention).await.unwrap(), 1);
-    let rows = server.auth.audit().query(&portcullis::store::AuditQuery { limit: 10, ..Default::default() }).await;
+    let rows = server.auth.audit().query(&portcullis::audit::AuditQuery { limit: 10, ..Default::default() }).await;
     assert_eq!(rows.unwrap().iter().map(|r| r.event.as_str()).collect::<Vec<_>>(), ["login_ok"]);
 }

@@ -1,8 +1,8 @@
 //! Authorization extractors in a host app: `RequireRole`, `RequirePermission` and `Fresh`.
 
 use axum::routing::{get, post};
+use portcullis::account::Role;
 use portcullis::http::guard::{Fresh, PermissionName, RequirePermission, RequireRole, RoleName};
-use portcullis::store::Role;
 use portcullis::Clock;
 use reqwest::Method;
 use serde_json::json;
@@ -71,7 +71,7 @@ async fn roles_and_permissions_tell_anonymous_from_forbidden() {
     // A role created through the store grants the permission; the role name alone passes
     // RequireRole even without permissions.
     let role = Role { name: "editor".into(), description: None, permissions: vec!["posts:publish".into()] };
-    server.auth.store().create_role(&role, server.clock.now()).await.unwrap();
+    server.auth.stores().roles.create_role(&role, server.clock.now()).await.unwrap();
     server.add_user("ed", "ed-password", &["editor"]).await;
     let ed = login_at(&server, &url, "ed", "ed-password").await;
     assert_eq!(ed.get("/host/edit").await.text().await.unwrap(), "edited by ed");

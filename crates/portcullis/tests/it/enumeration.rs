@@ -1,6 +1,6 @@
 //! Login refusals look the same whether or not the username exists.
 
-use portcullis::store::UserPatch;
+use portcullis::account::UserPatch;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -13,7 +13,7 @@ async fn setup() -> Server {
     accounts.create("alice", &pw, None, vec![]).await.unwrap();
     let dis = accounts.create("dis", &pw, None, vec![]).await.unwrap();
     let patch = UserPatch { disabled: Some(true), ..UserPatch::default() };
-    server.auth.store().update_user(dis.id, &patch, portcullis::Clock::now(&server.clock)).await.unwrap();
+    server.auth.stores().users.update_user(dis.id, &patch, portcullis::Clock::now(&server.clock)).await.unwrap();
     server
 }
 

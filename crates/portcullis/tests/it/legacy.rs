@@ -26,7 +26,7 @@ async fn server() -> Server {
 }
 
 async fn stored_hash(server: &Server, username: &str) -> String {
-    server.auth.store().user_by_username(username).await.unwrap().unwrap().password_hash
+    server.auth.stores().users.user_by_username(username).await.unwrap().unwrap().password_hash
 }
 
 /// The prefix of a hash made with the server's current argon2id parameters.
@@ -49,7 +49,7 @@ async fn assert_login_upgrades(server: &Server, username: &str) {
     assert!(browser.logged_in().await);
     let after = stored_hash(server, username).await;
     assert!(after.starts_with(&prefix), "{username}: upgraded to the current argon2id");
-    let query = portcullis::store::AuditQuery {
+    let query = portcullis::audit::AuditQuery {
         username: Some(username.into()),
         event: Some("password_rehashed".into()),
         limit: 10,
@@ -70,7 +70,7 @@ async fn csv_users_log_in_with_their_old_passwords_and_are_upgraded() {
     let report = server.auth.accounts().import(CSV).await.unwrap();
     assert_eq!((report.imported, report.skipped.as_slice()), (10, &[][..]));
 
-    let alice = server.auth.store().user_by_username("alice").await.unwrap().unwrap();
+    let alice = server.auth.stores().users.user_by_username("alice").await.unwrap().unwrap();
     assert_eq!(alice.roles, ["admin", "editor"]);
     assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
 
@@ -128,7 +128,7 @@ async fn bad_lines_are_reported_and_the_rest_imported() {
     assert!(matches!(report.skipped[0].reason, SkipReason::UnrecognisedHash(_)));
     assert!(matches!(report.skipped[1].reason, SkipReason::InvalidUsername(_)));
     assert_eq!(report.skipped.iter().map(|s| s.line).collect::<Vec<_>>(), [2, 3]);
-    assert!(server.auth.store().user_by_username("plain").await.unwrap().is_none());
+    assert!(server.auth.stores().users.user_by_username("plain").await.unwrap().is_none());
 
     let err = server.auth.accounts().import("not,a,header\n").await.unwrap_err();
     assert_eq!(err.kind(), portcullis::ErrorKind::ValidationFailed);

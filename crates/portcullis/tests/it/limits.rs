@@ -256,7 +256,7 @@ async fn an_admin_unlocks_an_account_for_every_client_and_it_is_audited() {
     let admin = server.login_as("root", "root password").await;
     let attacker = ready(&server).await;
     hammer(&server, &attacker, "test").await;
-    let test = server.auth.store().user_by_username("test").await.unwrap().unwrap();
+    let test = server.auth.stores().users.user_by_username("test").await.unwrap().unwrap();
     let res = admin.send(reqwest::Method::POST, &format!("/api/admin/users/{}/unlock", test.id), None).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(attempt_from(&attacker, ATTACKER_IP, "test", "test").await.status(), StatusCode::OK, "lifted");

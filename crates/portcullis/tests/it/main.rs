@@ -28,6 +28,7 @@ mod remember;
 mod seed;
 mod session;
 mod spa;
+mod store_kit;
 mod token;
 mod token_attacks;
 mod token_external;

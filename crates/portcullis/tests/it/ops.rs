@@ -59,7 +59,7 @@ async fn an_unreachable_store_fails_closed() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("gone.db").display());
     let store = portcullis::store::sqlite::SqliteStore::open(&url).await.unwrap();
-    let server = Server::with_store(|_| {}, std::sync::Arc::new(store.clone())).await;
+    let server = Server::with_store(|_| {}, portcullis::store::Stores::of(store.clone())).await;
     let mut b = server.browser();
     b.fetch_csrf().await;
     store.close().await;

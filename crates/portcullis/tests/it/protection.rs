@@ -76,6 +76,6 @@ async fn off_ignores_the_client() {
     assert_ne!(me["session"]["fresh_until"], me["session"]["created_at"]);
 }
 
-pub fn audit_query(event: &str) -> portcullis::store::AuditQuery {
-    portcullis::store::AuditQuery { event: Some(event.into()), limit: 100, ..Default::default() }
+pub fn audit_query(event: &str) -> portcullis::audit::AuditQuery {
+    portcullis::audit::AuditQuery { event: Some(event.into()), limit: 100, ..Default::default() }
 }

@@ -79,7 +79,7 @@ async fn a_replayed_validator_is_theft_and_ends_everything() {
     problem(me(&b, &format!("{SESSION}={thief_session}")).await, 401, "unauthenticated").await;
     let rows = server.auth.audit().query(&audit_query("remember_reused")).await.unwrap();
     assert_eq!(rows.len(), 1);
-    let user = server.auth.store().user_by_username("test").await.unwrap().unwrap();
+    let user = server.auth.stores().users.user_by_username("test").await.unwrap().unwrap();
     assert_eq!(rows[0].user_id, Some(user.id));
 }
 

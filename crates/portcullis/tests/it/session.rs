@@ -70,7 +70,7 @@ async fn only_the_hash_of_the_id_is_stored() {
     let mut b = server.browser();
     let cookie = cookie_value(&b.login("test", "test").await, "portcullis_session").unwrap();
     let secret = SessionSecret::parse(&cookie).unwrap();
-    let record = server.auth.store().session_by_hash(&secret.hash()).await.unwrap().unwrap();
+    let record = server.auth.stores().sessions.session_by_hash(&secret.hash()).await.unwrap().unwrap();
     assert_eq!(record.id_hash, secret.hash());
     // Neither the database nor its WAL holds the secret itself.
     for entry in std::fs::read_dir(server.dir.path()).unwrap() {
@@ -112,7 +112,7 @@ async fn last_seen_is_written_at_most_once_per_touch_interval() {
     let mut b = server.browser();
     let cookie = cookie_value(&b.login("test", "test").await, "portcullis_session").unwrap();
     let hash = SessionSecret::parse(&cookie).unwrap().hash();
-    let stored = || async { server.auth.store().session_by_hash(&hash).await.unwrap().unwrap().last_seen_at };
+    let stored = || async { server.auth.stores().sessions.session_by_hash(&hash).await.unwrap().unwrap().last_seen_at };
     let at_login = stored().await;
     server.clock.advance(time::Duration::seconds(30));
     assert!(b.logged_in().await);
@@ -127,7 +127,7 @@ async fn revoking_a_users_sessions_takes_effect_at_once() {
     let server = Server::start().await;
     let mut b = server.browser();
     b.login("test", "test").await;
-    let user = server.auth.store().user_by_username("test").await.unwrap().unwrap();
+    let user = server.auth.stores().users.user_by_username("test").await.unwrap().unwrap();
     assert_eq!(server.auth.sessions().revoke_user(user.id, None, "admin").await.unwrap(), 1);
     assert!(!b.logged_in().await);
 }

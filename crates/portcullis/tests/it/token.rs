@@ -1,7 +1,5 @@
 //! Token mode flows: the four locations, rotation, reuse detection, logout, keys, forward auth.
 
-use std::sync::Arc;
-
 use axum::routing::post;
 use portcullis::config::TokenLocation;
 use portcullis::http::extract::CurrentUser;
@@ -201,7 +199,7 @@ async fn a_revoked_session_is_refused_at_once() {
     let server = Server::start().await;
     let b = server.raw();
     let login = token_login(&b).await;
-    let user = server.auth.store().user_by_username("test").await.unwrap().unwrap();
+    let user = server.auth.stores().users.user_by_username("test").await.unwrap().unwrap();
     server.auth.sessions().revoke_user(user.id, None, "admin").await.unwrap();
     problem(me_with_bearer(&b, &login.access).await, 401, "token_revoked").await;
 }
@@ -242,7 +240,7 @@ async fn key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
     );
     let mut rotated = secrets;
     rotated.jwt_keys = keys.clone();
-    let second = Server::with_store_and_secrets(|_| {}, Arc::clone(first.auth.store()), rotated).await;
+    let second = Server::with_store_and_secrets(|_| {}, first.auth.stores().clone(), rotated).await;
     let b2 = second.raw();
     assert_eq!(me_with_bearer(&b2, &old.access).await.status(), 200, "tokens of the retired key still verify");
     let new = token_login(&b2).await;

@@ -50,8 +50,8 @@ async fn register(
     let password = Password::new(fields.required("password", state.config.password.max_length));
     let email = fields.optional("email", 254);
     fields.finish()?;
-    let first_admin =
-        state.config.first_user_admin && state.store.search_users(None, 0, 1).await.map_err(Error::from)?.total == 0;
+    let first_admin = state.config.first_user_admin
+        && state.stores.users.search_users(None, 0, 1).await.map_err(Error::from)?.total == 0;
     let roles = if first_admin { vec![crate::http::guard::Admin::NAME.to_owned()] } else { Vec::new() };
     let user = state.accounts.register(&username, &password, email, roles).await?;
     let detail = json!({ "by": "registration", "roles": &user.roles });

@@ -21,7 +21,9 @@ use uuid::Uuid;
 
 use super::{json_value, rfc3339};
 use crate::account::MAX_USERNAME_CHARS;
+use crate::account::{Role, User, UserPatch};
 use crate::admin::{Actor, AuditParams, Console, NewAccount, UserListing, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
+use crate::audit::AuditRecord;
 use crate::error::{Error, ErrorKind, FieldError};
 use crate::http::error::ApiError;
 use crate::http::extract::{Client, CurrentUser};
@@ -29,7 +31,6 @@ use crate::http::guard;
 use crate::http::AppState;
 use crate::password::Password;
 use crate::session::{ClientInfo, LiveSession};
-use crate::store::{AuditRecord, Role, User, UserPatch};
 
 /// The admin routes, every one behind the `admin` role.
 pub(crate) fn routes(state: AppState) -> Router<AppState> {

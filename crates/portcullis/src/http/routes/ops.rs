@@ -16,7 +16,7 @@ pub async fn healthz() -> Response {
 
 /// The store answers; 503 `unavailable` otherwise.
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    state.store.ping().await.map_err(|e| Error::unavailable("the store is not reachable", e))?;
+    state.stores.health.ping().await.map_err(|e| Error::unavailable("the store is not reachable", e))?;
     if let Some(redis) = &state.redis {
         redis.ping().await?;
         // Reachable but not yet (or no longer) subscribed: revocations could be missed.

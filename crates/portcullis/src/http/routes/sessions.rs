@@ -10,6 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{json_value, rfc3339};
+use crate::account::User;
 use crate::audit::{event, Subject};
 use crate::error::{Error, ErrorKind};
 use crate::http::body::Input;
@@ -20,7 +21,7 @@ use crate::http::{cookies, AppState};
 use crate::login::{Attempt, Purpose};
 use crate::password::Password;
 use crate::session::LiveSession;
-use crate::store::{SessionKind, User};
+use crate::session::SessionKind;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use portcullis::config::RawConfig;
-use portcullis::store::Store;
+use portcullis::store::Stores;
 use portcullis::{ManualClock, Portcullis, Secrets};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Response, StatusCode};
@@ -36,7 +36,7 @@ impl Server {
         Self::build(configure, None).await
     }
 
-    pub async fn with_store(configure: impl FnOnce(&mut RawConfig), store: Arc<dyn Store>) -> Self {
+    pub async fn with_store(configure: impl FnOnce(&mut RawConfig), store: Stores) -> Self {
         Self::build_full(configure, Some(store), None).await
     }
 
@@ -48,19 +48,19 @@ impl Server {
     /// A server on an existing store with these secrets (a restart, as far as clients see).
     pub async fn with_store_and_secrets(
         configure: impl FnOnce(&mut RawConfig),
-        store: Arc<dyn Store>,
+        store: Stores,
         secrets: Secrets,
     ) -> Self {
         Self::build_full(configure, Some(store), Some(secrets)).await
     }
 
-    async fn build(configure: impl FnOnce(&mut RawConfig), store: Option<Arc<dyn Store>>) -> Self {
+    async fn build(configure: impl FnOnce(&mut RawConfig), store: Option<Stores>) -> Self {
         Self::build_full(configure, store, None).await
     }
 
     async fn build_full(
         configure: impl FnOnce(&mut RawConfig),
-        store: Option<Arc<dyn Store>>,
+        store: Option<Stores>,
         secrets: Option<Secrets>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -77,7 +77,7 @@ impl Server {
             .with_clock(Arc::new(clock.clone()))
             .with_secrets(secrets.unwrap_or_else(Secrets::ephemeral));
         if let Some(store) = store {
-            builder = builder.with_store(store);
+            builder = builder.with_stores(store);
         }
         let auth = builder.build().await.unwrap();
         // A server restarted on an existing store finds the user already there.
@@ -247,7 +247,7 @@ impl Browser {
 
 impl Server {
     /// Creates an account with these roles straight through the library (no policy).
-    pub async fn add_user(&self, username: &str, password: &str, roles: &[&str]) -> portcullis::store::User {
+    pub async fn add_user(&self, username: &str, password: &str, roles: &[&str]) -> portcullis::account::User {
         let roles = roles.iter().map(|r| (*r).to_owned()).collect();
         self.auth
             .accounts()
