@@ -4,7 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | `portcullis.toml` + `PORTCULLIS_*` → validated [`Config`] |
-//! | [`account`] | registration, credential checks (a hash is verified on every path) |
+//! | [`account`] | accounts and roles; registration, credential checks (a hash is verified on every path) |
 //! | [`username`] | RFC 8265 names: PRECIS key, UTS #39 skeleton and single script, escapes for display |
 //! | [`password`] | argon2id on a bounded pool, dummy hash for unknown users, legacy hash formats |
 //! | [`session`] | opaque ids stored hashed, timeouts, freshness, protection, remember-me, hot-path cache |
@@ -17,7 +17,7 @@
 //! | [`import`] | importing users with their existing password hashes |
 //! | [`migrate`] | copying a whole store into another, verified (`portcullis store migrate`) |
 //! | [`redirect`] | return-to (`next`) paths limited to this site |
-//! | [`store`] | object-safe storage traits; SQLite and Postgres backends |
+//! | [`store`] | one object-safe trait per stored capability, [`store::Stores`]; SQLite and Postgres share one SQL implementation; the conformance kit (`testkit` feature) |
 //! | [`signal`] | changes made by another process (the CLI) reaching running servers within a second |
 //! | [`cluster`] | what instances share through Redis (limits, revocations); dependency health |
 //! | [`http`] | the router: seed-compatible `/api` routes, account, admin and token routes, guards, ops, SPA |

@@ -340,3 +340,25 @@ impl Backend {
 pub async fn open(url: &str) -> StoreResult<Stores> {
     Backend::named(url)?.open(url).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_backend() {
+        let file = |p: &str| Some(Backend::Sqlite { file: Some(PathBuf::from(p)) });
+        assert_eq!(Backend::of("sqlite:///var/lib/p.db"), file("/var/lib/p.db"));
+        assert_eq!(Backend::of("sqlite://data/p.db?mode=rwc"), file("data/p.db"));
+        assert_eq!(Backend::of("sqlite:p.db"), file("p.db"));
+        for memory in ["sqlite::memory:", "sqlite://:memory:", "sqlite:", "sqlite://x.db?mode=memory"] {
+            assert_eq!(Backend::of(memory), Some(Backend::Sqlite { file: None }), "{memory}");
+        }
+        assert_eq!(Backend::of("postgres://u@h/db"), Some(Backend::Postgres));
+        assert_eq!(Backend::of("postgresql://u@h/db"), Some(Backend::Postgres));
+        for unknown in ["mysql://h/db", "SQLITE:x", "postgres:/h", ""] {
+            assert_eq!(Backend::of(unknown), None, "{unknown}");
+        }
+        assert!(matches!(Backend::named("redis://h"), Err(StoreError::Backend(_))));
+    }
+}
