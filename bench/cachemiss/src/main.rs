@@ -23,7 +23,7 @@ use portcullis::admin::{Actor, NewAccount};
 use portcullis::config::RawConfig;
 use portcullis::password::Password;
 use portcullis::session::{ClientInfo, LoginMethod};
-use portcullis::store::{Role, User};
+use portcullis::account::{Role, User};
 use portcullis::{Config, Portcullis};
 use rand::seq::SliceRandom;
 
