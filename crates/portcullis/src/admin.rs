@@ -224,8 +224,7 @@ impl<'a> Console<'a> {
         if after.disabled {
             // A disabled account loses every way back in at once: sessions, token families and
             // remember-me series.
-            sessions_ended = self.sessions.revoke_user(id, None, "user_disabled").await?;
-            self.sessions.forget_remembered(id, None).await?;
+            sessions_ended = self.sessions.end_all_access(id, None, None, "user_disabled").await?.sessions;
         }
         // Cached sessions carry the old roles and flag: drop them so they take effect now.
         self.sessions.refresh_user(id).await;
@@ -257,7 +256,7 @@ impl<'a> Console<'a> {
         }
         let user = self.user(id).await?;
         // Revoked first so the cached sessions die with the rows the store cascades away.
-        let sessions_ended = self.sessions.revoke_user(id, None, "user_deleted").await?;
+        let sessions_ended = self.sessions.end_all_access(id, None, None, "user_deleted").await?.sessions;
         if !self.stores.users.delete_user(id).await? {
             return Err(no_such_user());
         }
@@ -273,14 +272,14 @@ impl<'a> Console<'a> {
     /// sessions ended.
     pub async fn revoke_sessions(&self, actor: Actor<'_>, id: Uuid) -> Result<usize> {
         let user = self.user(id).await?;
-        let ended = self.sessions.revoke_user(id, None, "admin_revoked").await?;
-        // A remember-me cookie would otherwise open a new session on the next visit.
-        let forgotten = self.sessions.forget_remembered(id, None).await?;
-        let detail = json!({ "by": actor.username, "sessions_ended": ended, "remembered_ended": forgotten });
+        // Remember-me series too: a cookie would otherwise open a new session on the next visit.
+        let ended = self.sessions.end_all_access(id, None, None, "admin_revoked").await?;
+        let detail =
+            json!({ "by": actor.username, "sessions_ended": ended.sessions, "remembered_ended": ended.series });
         self.audit
             .record(event::SESSION_REVOKED, Subject::user(user.id, &user.username), Some(actor.client), detail)
             .await;
-        Ok(ended)
+        Ok(ended.sessions)
     }
 
     /// Lifts every lockout on an account, from every client, and refills its shared bucket:

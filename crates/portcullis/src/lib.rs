@@ -10,7 +10,7 @@
 //! | [`session`] | opaque ids stored hashed, timeouts, freshness, protection, remember-me, hot-path cache |
 //! | [`csrf`] | browser-bound tokens, origin / fetch-metadata check |
 //! | [`token`] | JWT access tokens, signing keys and JWKS, rotating refresh families |
-//! | [`login`] | the gate around password checks: rate limits, lockout, audit |
+//! | [`auth`] | authentication as flows: login, establishing a session or token family, step-up, ending access; the gate (rate limits, lockout, audit); login challenges |
 //! | [`limits`] | per-address and per-username token buckets, lockout windows, trusted proxies, connection caps |
 //! | [`audit`] | security events to the store and to `tracing` |
 //! | [`admin`] | account, role and audit administration |
@@ -52,6 +52,7 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -60,7 +61,6 @@ pub mod error;
 pub mod http;
 pub mod import;
 pub mod limits;
-pub mod login;
 pub mod migrate;
 pub mod password;
 pub mod redirect;
@@ -186,7 +186,16 @@ impl Builder {
         let limits = Arc::new(limits);
         // A change made by the CLI or another instance reaches this one within a second.
         signal::Watch::start(stores.clone(), sessions.clone(), Arc::clone(&limits)).await?.spawn(HEALTH_EVERY);
-        let gate = login::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock), devices);
+        let gate = auth::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock), devices);
+        let tokens = Arc::new(tokens);
+        let auth = auth::Auth::new(
+            gate,
+            accounts.clone(),
+            sessions.clone(),
+            Arc::clone(&tokens),
+            audit.clone(),
+            Arc::clone(&clock),
+        );
         let connections =
             limits::ConnectionGate::new(config.connections.clone(), config.limits.trusted_proxies.clone());
         Ok(Portcullis {
@@ -201,7 +210,7 @@ impl Builder {
                 accounts,
                 spa,
                 audit,
-                gate,
+                auth,
                 redis,
                 connections,
             }),
@@ -273,6 +282,7 @@ impl Portcullis {
         let retention = self.state.config.audit_retention;
         let every = self.state.config.session.cleanup_interval;
         let signal_store = Arc::clone(&self.state.stores.signals);
+        let challenge_store = Arc::clone(&self.state.stores.challenges);
         let clock = Arc::clone(&self.state.clock);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -286,6 +296,9 @@ impl Portcullis {
                 let before = clock.now() - signal::KEEP_FOR;
                 if let Err(e) = signal_store.delete_signals_before(before).await {
                     tracing::warn!(error = %e, "signal sweep failed");
+                }
+                if let Err(e) = challenge_store.delete_expired_challenges(clock.now()).await {
+                    tracing::warn!(error = %e, "login challenge sweep failed");
                 }
                 match audit.sweep(retention).await {
                     Ok(n) if n > 0 => tracing::info!(deleted = n, "audit rows past retention removed"),

@@ -52,11 +52,11 @@ pub struct StateInner {
     /// The served SPA.
     pub spa: spa::Spa,
     /// Access tokens and refresh families.
-    pub tokens: crate::token::TokenService,
+    pub tokens: Arc<crate::token::TokenService>,
     /// The audit log.
     pub audit: crate::audit::Audit,
     /// Rate limits, lockout and audit around password checks.
-    pub gate: crate::login::Gate,
+    pub auth: crate::auth::Auth,
     /// The Redis shared with other instances, if configured.
     pub redis: Option<crate::cluster::Redis>,
     /// Connection caps and their counters.
@@ -79,7 +79,7 @@ impl StateInner {
             &self.sessions,
             &self.audit,
             self.clock.as_ref(),
-            self.gate.limits(),
+            self.auth.gate().limits(),
         )
     }
 }

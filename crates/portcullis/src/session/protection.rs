@@ -74,6 +74,13 @@ pub fn fingerprint(config: &SessionConfig, client: &ClientInfo) -> Option<String
     Some(hex.iter().map(|&b| char::from(b)).collect())
 }
 
+/// A digest of the client (user agent and address prefix), whatever the protection mode: what a
+/// login challenge is bound to.
+pub fn client_digest(config: &SessionConfig, client: &ClientInfo) -> [u8; 32] {
+    let ip = client.ip.as_deref().and_then(|ip| ip.parse().ok());
+    digest(config, client.user_agent.as_deref(), ip)
+}
+
 /// Whether a request from `ua` at `ip` matches the fingerprint `stored`. A session without one
 /// (made while protection was off) always matches.
 pub fn matches(config: &SessionConfig, stored: Option<&str>, ua: Option<&str>, ip: Option<IpAddr>) -> bool {

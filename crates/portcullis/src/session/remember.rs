@@ -22,6 +22,15 @@ use uuid::Uuid;
 use super::{ClientInfo, LiveSession, LoginMethod, SessionManager, SessionSecret};
 use crate::error::Result;
 
+/// What [`SessionManager::end_all_access`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// Sessions and token families.
+    pub sessions: usize,
+    /// Remember-me series.
+    pub series: u64,
+}
+
 /// A remember-me series. The cookie holds `selector:validator`; the selector stays for the
 /// series' life, the validator changes on every use and only its SHA-256 is kept. A validator
 /// that was already replaced means the cookie was copied: the series is stolen.
@@ -172,6 +181,23 @@ impl SessionManager {
     pub async fn forget_remembered(&self, user_id: Uuid, keep: Option<&str>) -> Result<u64> {
         let keep = keep.and_then(selector_of);
         Ok(self.stores.remember.delete_user_remember(user_id, keep).await?)
+    }
+
+    /// Ends all of a user's access but `keep` (a session's id hash) and `keep_series` (a
+    /// remember-me cookie): every session and token family, here and on every instance, and every
+    /// remember-me series. The one operation behind a password change, ending one's other
+    /// sessions, and an admin's revoke, disable and delete; the caller writes the audit row that
+    /// says why.
+    pub async fn end_all_access(
+        &self,
+        user_id: Uuid,
+        keep: Option<&[u8; 32]>,
+        keep_series: Option<&str>,
+        reason: &str,
+    ) -> Result<Ended> {
+        let sessions = self.revoke_user(user_id, keep, reason).await?;
+        let series = self.forget_remembered(user_id, keep_series).await?;
+        Ok(Ended { sessions, series })
     }
 }
 

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::account::{NewUser, Role, User, UserPage, UserPatch};
 use crate::audit::{AuditQuery, AuditRecord};
+use crate::auth::challenge::ChallengeRecord;
 use crate::session::remember::RememberRecord;
 use crate::session::SessionRecord;
 use crate::signal::{SignalKind, SignalRecord};
@@ -177,6 +178,25 @@ pub trait Transfer: Send + Sync {
     async fn audit_count(&self) -> StoreResult<u64>;
 }
 
+/// Pending login challenges (see `crate::auth::challenge`).
+#[async_trait]
+pub trait ChallengeStore: Send + Sync {
+    /// Stores a new challenge.
+    async fn insert_challenge(&self, challenge: &ChallengeRecord) -> StoreResult<()>;
+    /// Counts one attempt on the challenge and returns it as it now is; `None` when there is no
+    /// such challenge, it has expired at `now`, or it already had `max_attempts`.
+    async fn attempt_challenge(
+        &self,
+        id_hash: &[u8; 32],
+        now: OffsetDateTime,
+        max_attempts: u32,
+    ) -> StoreResult<Option<ChallengeRecord>>;
+    /// Ends a challenge; `false` when it was already gone (another request used it first).
+    async fn delete_challenge(&self, id_hash: &[u8; 32]) -> StoreResult<bool>;
+    /// Deletes challenges past their end; returns how many.
+    async fn delete_expired_challenges(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// Health of the backend.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -233,6 +253,8 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     /// Signals to every running instance.
     pub signals: Arc<dyn SignalStore>,
+    /// Pending login challenges.
+    pub challenges: Arc<dyn ChallengeStore>,
     /// Whether the backend answers.
     pub health: Arc<dyn Health>,
     /// Whole-store copies (`portcullis store migrate`); `None` when the backend cannot.
@@ -243,7 +265,8 @@ impl Stores {
     /// Every capability from one backend value, `transfer` included.
     pub fn of<B>(backend: B) -> Self
     where
-        B: UserStore + RoleStore + SessionStore + RememberStore + AuditStore + SignalStore + Health + Transfer,
+        B: UserStore + RoleStore + SessionStore + RememberStore + AuditStore + SignalStore + ChallengeStore,
+        B: Health + Transfer,
         B: 'static,
     {
         let b = Arc::new(backend);
@@ -254,6 +277,7 @@ impl Stores {
             remember: b.clone(),
             audit: b.clone(),
             signals: b.clone(),
+            challenges: b.clone(),
             health: b.clone(),
             transfer: Some(b),
         }
@@ -277,7 +301,17 @@ macro_rules! debug_as_name {
         }
     )*};
 }
-debug_as_name!(UserStore, RoleStore, SessionStore, RememberStore, AuditStore, SignalStore, Health, Transfer);
+debug_as_name!(
+    UserStore,
+    RoleStore,
+    SessionStore,
+    RememberStore,
+    AuditStore,
+    SignalStore,
+    ChallengeStore,
+    Health,
+    Transfer
+);
 
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{StoreError, Stores};
 use crate::account::{NewUser, Role, User, UserPatch};
 use crate::audit::{AuditQuery, AuditRecord};
+use crate::auth::challenge::ChallengeRecord;
 use crate::session::remember::RememberRecord;
 use crate::session::{SessionKind, SessionRecord};
 use crate::signal::SignalKind;
@@ -422,6 +423,46 @@ async fn concurrent_registration(store: &Stores) {
     assert_eq!(all.iter().filter(|u| u.username.eq_ignore_ascii_case("lena")).count(), 1);
 }
 
+/// Challenges: attempts are counted in the store, concurrent ones too, never beyond the limit;
+/// expired ones are refused and swept; deleting one succeeds once.
+async fn challenges(store: &Stores) {
+    let user = store.users.create_user(new_user("nora"), at(0)).await.expect("create");
+    let record = ChallengeRecord {
+        id_hash: [70; 32],
+        user_id: user.id,
+        purpose: "session".into(),
+        binding: [71; 32],
+        state: Some(r#"{"remember":true}"#.into()),
+        attempts: 0,
+        created_at: at(0),
+        expires_at: at(300),
+    };
+    store.challenges.insert_challenge(&record).await.expect("insert");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let challenges = store.challenges.clone();
+            tokio::spawn(async move { challenges.attempt_challenge(&[70; 32], at(10), 5).await })
+        })
+        .collect();
+    let mut counted = Vec::new();
+    for task in tasks {
+        if let Some(seen) = task.await.expect("task").expect("attempt") {
+            counted.push(seen.attempts);
+        }
+    }
+    counted.sort();
+    assert_eq!(counted, [1, 2, 3, 4, 5], "each attempt takes its own number, none past the limit");
+    let fresh = ChallengeRecord { id_hash: [72; 32], ..record.clone() };
+    store.challenges.insert_challenge(&fresh).await.expect("insert");
+    let seen = store.challenges.attempt_challenge(&[72; 32], at(10), 5).await.expect("attempt").expect("open");
+    assert_eq!(seen, ChallengeRecord { attempts: 1, ..fresh }, "every field kept");
+    assert!(store.challenges.attempt_challenge(&[72; 32], at(300), 5).await.expect("attempt").is_none(), "expired");
+    assert!(store.challenges.attempt_challenge(&[73; 32], at(10), 5).await.expect("attempt").is_none(), "unknown");
+    assert!(store.challenges.delete_challenge(&[72; 32]).await.expect("delete"));
+    assert!(!store.challenges.delete_challenge(&[72; 32]).await.expect("delete twice"));
+    assert_eq!(store.challenges.delete_expired_challenges(at(300)).await.expect("sweep"), 1);
+}
+
 /// Runs every case against `stores`, which must start empty (a new database with its
 /// migrations applied). Panics at the first behaviour that differs from the traits' contract.
 pub async fn run(stores: &Stores) {
@@ -436,4 +477,5 @@ pub async fn run(stores: &Stores) {
     look_alikes(stores).await;
     concurrent_rotation(stores).await;
     concurrent_registration(stores).await;
+    challenges(stores).await;
 }

@@ -43,7 +43,7 @@ async fn register(
         return Err(Error::new(ErrorKind::Forbidden, "registration is disabled on this server").into());
     }
     // A 409 tells whether a name is taken: the address pays for every try.
-    state.gate.charge_ip(&client).await?;
+    state.auth.gate().charge_ip(&client).await?;
     let input = input?;
     let mut fields = input.fields();
     let username = fields.required("username", MAX_USERNAME_CHARS);

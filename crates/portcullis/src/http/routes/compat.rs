@@ -9,14 +9,13 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::json;
-use crate::audit::{event, Subject};
+use crate::auth::{Carrier, Established, Purpose, RememberCookie};
 use crate::error::Error;
 use crate::http::body::Input;
 use crate::http::error::ApiError;
 use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser, MaybeSession};
 use crate::http::{cookies, AppState};
-use crate::login::{Attempt, Purpose};
-use crate::session::{ClientInfo, LoginMethod, SessionSecret};
+use crate::session::{ClientInfo, SessionSecret};
 
 pub(crate) const PING: &[u8] = b"{\"ping\":\"pong!\"}\n";
 pub(crate) const CSRF_SET: &[u8] = b"{\"detail\":\"CSRF cookie set\"}\n";
@@ -59,49 +58,69 @@ async fn login(
     // CSRF is judged before the body, as Flask-WTF does; the form field can carry the token.
     let form_token = input.as_ref().ok().and_then(|i| i.get_str("csrf_token"));
     check_csrf(&state, &headers, form_token).map_err(ApiError::seed)?;
-    let input = input?;
-    let (username, password) = input.credentials(state.config.password.max_length)?;
-    let mut fields = input.fields();
-    let remember = fields.flag("remember");
-    let next = fields.return_to();
-    fields.finish()?;
+    let login = LoginForm::read(&state, input?, CarrierKind::Cookie)?;
+    let device = cookies::read(&headers, cookies::DEVICE_COOKIE);
     // Unknown user, wrong password and disabled account all land here, alike.
-    let attempt =
-        Attempt::Login { purpose: Purpose::SessionLogin, device: cookies::read(&headers, cookies::DEVICE_COOKIE) };
-    let Some(admitted) = state.gate.check(&username, &password, &client, attempt).await? else {
-        return Ok(json(StatusCode::UNAUTHORIZED, LOGIN_FALSE));
-    };
-    let user = admitted.user;
-    // Session-fixation mitigation: any session this browser had ends, and a new id is issued.
-    if let Some(old) = cookies::read(&headers, state.cookies.session_name()).and_then(SessionSecret::parse) {
-        state.sessions.revoke(&old.hash(), "relogin").await?;
-    }
-    let (secret, live) = state.sessions.create(&user, client.clone(), LoginMethod::Password).await?;
-    let subject = Subject::session(&live);
-    let detail = serde_json::json!({ "method": "session", "remember": remember });
-    state.audit.record(event::LOGIN_OK, subject, Some(&client), detail).await;
+    let found = state.auth.login(&login.username, &login.password, &client, Purpose::SessionLogin, device).await?;
+    let Some(principal) = found else { return Ok(json(StatusCode::UNAUTHORIZED, LOGIN_FALSE)) };
+    let replaces = cookies::read(&headers, state.cookies.session_name());
+    let old_series = cookies::read(&headers, state.cookies.remember_name());
+    let carrier = Carrier::Cookie { remember: login.remember, replaces, old_series };
+    let established = state.auth.establish(principal, &client, carrier).await?;
     // The seed's exact body, unless the client asked where to go next.
-    let mut response = match next {
+    let response = match login.next {
         None => json(StatusCode::OK, LOGIN_TRUE),
         Some(next) => super::json_value(StatusCode::OK, &serde_json::json!({ "login": true, "next": next })),
     };
+    Ok(write_established(&state, response, established))
+}
+
+/// Which carrier a login body is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CarrierKind {
+    Cookie,
+    TokenFamily,
+}
+
+/// The fields of a login body.
+pub(crate) struct LoginForm {
+    pub username: String,
+    pub password: crate::password::Password,
+    pub remember: bool,
+    pub next: Option<String>,
+}
+
+impl LoginForm {
+    /// Reads the credentials, `next`, and (for a cookie session) `remember`.
+    pub(crate) fn read(state: &AppState, input: Input, carrier: CarrierKind) -> Result<Self, Error> {
+        let (username, password) = input.credentials(state.config.password.max_length)?;
+        let mut fields = input.fields();
+        let remember = carrier == CarrierKind::Cookie && fields.flag("remember");
+        let next = fields.return_to();
+        fields.finish()?;
+        Ok(Self { username, password, remember, next })
+    }
+}
+
+/// Writes out the cookies of an established login.
+pub(crate) fn write_established(state: &AppState, mut response: Response, established: Established) -> Response {
     let h = response.headers_mut();
-    h.append(header::SET_COOKIE, state.cookies.session(secret.encode()));
-    if let Some(device) = admitted.device {
-        h.append(header::SET_COOKIE, state.cookies.device(device, state.gate.devices().ttl()));
+    if let Some(secret) = established.secret {
+        h.append(header::SET_COOKIE, state.cookies.session(secret.encode()));
     }
-    // A series this browser had ends; a new one starts only when asked for.
-    let old_series = cookies::read(&headers, state.cookies.remember_name());
-    if let Some(old) = old_series {
-        state.sessions.forget(old).await?;
+    if let Some(device) = established.device {
+        h.append(header::SET_COOKIE, state.cookies.device(device, state.auth.gate().devices().ttl()));
     }
-    if remember {
-        let value = state.sessions.remember(user.id).await?;
-        h.append(header::SET_COOKIE, state.cookies.remember(value, state.sessions.config().remember_for));
-    } else if old_series.is_some() {
-        h.append(header::SET_COOKIE, state.cookies.clear_remember());
+    match established.remember {
+        RememberCookie::Set(value) => {
+            h.append(header::SET_COOKIE, state.cookies.remember(value, state.sessions.config().remember_for));
+        }
+        RememberCookie::Clear => {
+            h.append(header::SET_COOKIE, state.cookies.clear_remember());
+        }
+        RememberCookie::Keep => {}
     }
-    Ok(response)
+    response
 }
 
 async fn getsession(MaybeSession(session): MaybeSession) -> Response {
@@ -147,19 +166,14 @@ async fn logout(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> R
     let secret = cookies::read(headers, state.cookies.session_name())
         .and_then(SessionSecret::parse)
         .ok_or_else(unauthenticated)?;
-    let hash = secret.hash();
-    let Some(live) = state.sessions.validate(&hash).await? else {
+    let series = cookies::read(headers, state.cookies.remember_name());
+    if !state.auth.logout_cookie(&secret, series, client).await? {
         return Err(unauthenticated());
-    };
-    state.sessions.revoke(&hash, "logout").await?;
-    let subject = Subject::session(&live);
-    state.audit.record(event::LOGOUT, subject, Some(client), serde_json::Value::Null).await;
+    }
     let mut response = json(StatusCode::OK, LOGOUT_TRUE);
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, state.cookies.clear_session());
-    // Logging out ends remember-me on this browser too.
-    if let Some(remembered) = cookies::read(headers, state.cookies.remember_name()) {
-        state.sessions.forget(remembered).await?;
+    if series.is_some() {
         h.append(header::SET_COOKIE, state.cookies.clear_remember());
     }
     if state.config.csrf.rotate_on_logout {

@@ -12,8 +12,9 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::compat::{write_established, CarrierKind, LoginForm};
 use super::json_value;
-use crate::audit::{event, Subject};
+use crate::auth::{Carrier, Purpose, TokenGrant};
 use crate::config::TokenLocation;
 use crate::error::{Error, ErrorKind};
 use crate::http::body::Input;
@@ -21,9 +22,8 @@ use crate::http::cookies::{self, TokenCookie};
 use crate::http::error::ApiError;
 use crate::http::extract::{check_double_submit, check_origin, locations, resolve, Client};
 use crate::http::AppState;
-use crate::login::{Attempt, Purpose};
 use crate::session::LiveSession;
-use crate::token::{family, family_hash};
+use crate::token::family;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -34,32 +34,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
 }
 
-/// The new pair for a family: access token in the body (and, with the cookies location, in a
-/// cookie), refresh token in its `/auth`-only cookie, double-submit values beside them.
-fn issue(
-    state: &AppState,
-    live: &LiveSession,
-    generation: i64,
-    msg: Option<&str>,
-    next: Option<String>,
-) -> Result<Response, ApiError> {
+/// Writes out a family's tokens: the access token in the body (and, with the cookies location,
+/// in a cookie), the refresh token in its `/auth`-only cookie, double-submit values beside them.
+fn issue(state: &AppState, grant: TokenGrant, msg: Option<&str>, next: Option<String>) -> Response {
     let config = state.tokens.config();
-    let pid = live.record().public_id;
-    let csrf = state.tokens.family_csrf(pid);
-    let cookie_mode = config.locations.contains(&TokenLocation::Cookies);
-    let user = live.user();
-    let (access, _) = state.tokens.issue_access(
-        user.id,
-        &user.roles,
-        pid,
-        live.fresh_until().unix_timestamp(),
-        cookie_mode.then(|| csrf.clone()),
-    )?;
-    let mut body = json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": state.tokens.access_ttl_secs(),
-    });
+    let mut body = json!({ "access_token": grant.access, "token_type": "Bearer", "expires_in": grant.expires_in });
     if let Some(msg) = msg {
         body["msg"] = json!(msg);
     }
@@ -70,25 +49,15 @@ fn issue(
     let h = response.headers_mut();
     let refresh_ttl = config.refresh_ttl;
     let jar = &state.cookies;
-    h.append(
-        header::SET_COOKIE,
-        jar.token_cookie(TokenCookie::Refresh, Some((state.tokens.refresh_token(pid, generation), refresh_ttl))),
-    );
-    h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::CsrfRefresh, Some((csrf.clone(), refresh_ttl))));
-    if cookie_mode {
-        h.append(
-            header::SET_COOKIE,
-            jar.token_cookie(TokenCookie::Access, Some((access_cookie_value(&body), config.access_ttl))),
-        );
+    h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::Refresh, Some((grant.refresh, refresh_ttl))));
+    h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::CsrfRefresh, Some((grant.csrf.clone(), refresh_ttl))));
+    if config.locations.contains(&TokenLocation::Cookies) {
+        h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::Access, Some((grant.access, config.access_ttl))));
         // The double-submit value is fixed for the family's life; access cookies renewed by
         // implicit refresh keep matching it.
-        h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::CsrfAccess, Some((csrf, refresh_ttl))));
+        h.append(header::SET_COOKIE, jar.token_cookie(TokenCookie::CsrfAccess, Some((grant.csrf, refresh_ttl))));
     }
-    Ok(response)
-}
-
-fn access_cookie_value(body: &serde_json::Value) -> String {
-    body["access_token"].as_str().unwrap_or_default().to_owned()
+    response
 }
 
 async fn login(
@@ -98,25 +67,14 @@ async fn login(
     input: Result<Input, Error>,
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
-    let input = input?;
-    let (username, password) = input.credentials(state.config.password.max_length)?;
-    let mut fields = input.fields();
-    let next = fields.return_to();
-    fields.finish()?;
-    let attempt =
-        Attempt::Login { purpose: Purpose::TokenLogin, device: cookies::read(&headers, cookies::DEVICE_COOKIE) };
-    let Some(admitted) = state.gate.check(&username, &password, &client, attempt).await? else {
-        return Err(Error::new(ErrorKind::InvalidCredentials, "wrong username or password").into());
-    };
-    let live = state.sessions.create_family(&admitted.user, client.clone()).await?;
-    let subject = Subject::session(&live);
-    state.audit.record(event::LOGIN_OK, subject, Some(&client), json!({ "method": "token" })).await;
-    let mut response = issue(&state, &live, 0, Some("logged in"), next)?;
-    if let Some(device) = admitted.device {
-        let cookie = state.cookies.device(device, state.gate.devices().ttl());
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    let login = LoginForm::read(&state, input?, CarrierKind::TokenFamily)?;
+    let device = cookies::read(&headers, cookies::DEVICE_COOKIE);
+    let found = state.auth.login(&login.username, &login.password, &client, Purpose::TokenLogin, device).await?;
+    let principal = found.ok_or_else(|| Error::new(ErrorKind::InvalidCredentials, "wrong username or password"))?;
+    let mut established = state.auth.establish(principal, &client, Carrier::TokenFamily).await?;
+    let grant = established.tokens.take().ok_or_else(|| Error::internal("a token family without tokens"))?;
+    let response = issue(&state, grant, Some("logged in"), login.next);
+    Ok(write_established(&state, response, established))
 }
 
 #[derive(Deserialize)]
@@ -131,7 +89,7 @@ async fn refresh(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
-    state.gate.charge_ip(&client).await?;
+    state.auth.gate().charge_ip(&client).await?;
     let token = match cookies::read(&headers, cookies::REFRESH_COOKIE) {
         Some(token) => {
             // The refresh cookie is a credential the browser sends by itself: double submit.
@@ -149,7 +107,7 @@ async fn refresh(
         None => return Err(Error::new(ErrorKind::Unauthenticated, "no refresh token").into()),
     };
     let refreshed = family::refresh(&state.tokens, &state.sessions, &state.audit, &client, &token).await?;
-    issue(&state, &refreshed.session, refreshed.generation, None, None)
+    Ok(issue(&state, state.auth.grant(&refreshed.session, refreshed.generation)?, None, None))
 }
 
 async fn logout(
@@ -173,10 +131,7 @@ async fn logout(
             uuid::Uuid::try_parse(&claims.sid).map_err(|_| Error::new(ErrorKind::TokenInvalid, "bad sid"))?
         }
     };
-    if state.sessions.revoke(&family_hash(pid), "logout").await? {
-        let subject = Subject { session_id: Some(pid), ..Subject::default() };
-        state.audit.record(event::LOGOUT, subject, Some(&client), json!({ "method": "token" })).await;
-    }
+    state.auth.logout_family(pid, &client).await?;
     let mut response = json_value(StatusCode::OK, &json!({ "msg": "logged out" }));
     let h = response.headers_mut();
     for cookie in [TokenCookie::Access, TokenCookie::Refresh, TokenCookie::CsrfAccess, TokenCookie::CsrfRefresh] {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{StoreError, StoreResult};
 
 mod audit;
+mod challenges;
 mod remember;
 mod roles;
 mod rows;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{col, Dialect, FromSqlRow, Id};
 use crate::account::{NewUser, Role, User};
 use crate::audit::AuditRecord;
+use crate::auth::challenge::ChallengeRecord;
 use crate::session::remember::RememberRecord;
 use crate::session::{SessionKind, SessionRecord};
 use crate::signal::{SignalKind, SignalRecord};
@@ -173,6 +174,30 @@ impl FromSqlRow for SignalRecord {
     }
 }
 
+/// Challenge columns, in the order [`ChallengeRecord`]'s reader expects and inserts bind them.
+macro_rules! challenge_columns {
+    () => {
+        "id_hash, user_id, purpose, binding, state, attempts, created_at, expires_at"
+    };
+}
+
+impl FromSqlRow for ChallengeRecord {
+    fn from_row<D: Dialect>(row: &D::Row) -> StoreResult<Self> {
+        let user_id: Id = col::<D, _>(row, 1)?;
+        let attempts: i64 = col::<D, _>(row, 5)?;
+        Ok(ChallengeRecord {
+            id_hash: hash32(col::<D, _>(row, 0)?, "challenge hash")?,
+            user_id: user_id.0,
+            purpose: col::<D, _>(row, 2)?,
+            binding: hash32(col::<D, _>(row, 3)?, "challenge binding")?,
+            state: col::<D, _>(row, 4)?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            created_at: from_unix(col::<D, _>(row, 6)?)?,
+            expires_at: from_unix(col::<D, _>(row, 7)?)?,
+        })
+    }
+}
+
 /// One row of a role listing: the role, its description, one of its permissions.
 pub(super) struct RoleRow(String, Option<String>, Option<String>);
 
@@ -241,4 +266,4 @@ pub(super) fn contains_pattern(search: Option<&str>) -> Option<String> {
     })
 }
 
-pub(super) use {audit_columns, remember_columns, session_columns, user_joins, user_select};
+pub(super) use {audit_columns, challenge_columns, remember_columns, session_columns, user_joins, user_select};

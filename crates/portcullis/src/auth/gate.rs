@@ -50,7 +50,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Purpose::SessionLogin => "session",
             Purpose::TokenLogin => "token",
