@@ -4,13 +4,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use portcullis::audit::{event, Subject};
+use portcullis::audit::{Event, Subject};
 use portcullis::config::RawConfig;
 use portcullis::password::Password;
 use portcullis::secrets::Origin;
 use portcullis::store::Backend;
 use portcullis::{Config, Portcullis, Secrets};
-use serde_json::json;
 
 use crate::cli::{Cli, Command, ConfigCommand, KeysCommand, StoreCommand, UserCommand};
 
@@ -197,8 +196,8 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             }
             let roles = if admin { vec!["admin".to_owned()] } else { Vec::new() };
             let user = accounts.create(&name, &password, None, roles).await?;
-            let detail = json!({ "by": "cli", "roles": &user.roles });
-            auth.audit().record(event::USER_CREATED, Subject::user(user.id, &user.username), None, detail).await;
+            let what = Event::UserCreated { by: "cli", roles: &user.roles };
+            auth.audit().record(what, Subject::user(user.id, &user.username), None).await;
             println!("created user {} ({})", portcullis::username::escaped(&user.username), user.id);
         }
         UserCommand::Passwd { name, password_stdin } => {
@@ -207,14 +206,14 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
                 bail!("password {problem}");
             }
             let user = accounts.set_password(&name, &password).await?;
-            let ended = auth.sessions().revoke_user(user.id, None, "password_changed").await?;
-            // A remember-me cookie would otherwise bring a session back.
-            auth.sessions().forget_remembered(user.id, None).await?;
-            let detail = json!({ "by": "cli", "sessions_ended": ended });
-            auth.audit().record(event::PASSWORD_CHANGED, Subject::user(user.id, &user.username), None, detail).await;
+            // Remember-me series too: a cookie would otherwise bring a session back.
+            let ended = auth.sessions().end_all_access(user.id, None, None, "password_changed").await?;
+            let what = Event::PasswordChanged { by: "cli", sessions_ended: ended.sessions };
+            auth.audit().record(what, Subject::user(user.id, &user.username), None).await;
             println!(
-                "password changed for {}; {ended} session(s) ended",
-                portcullis::username::escaped(&user.username)
+                "password changed for {}; {} session(s) ended",
+                portcullis::username::escaped(&user.username),
+                ended.sessions
             );
         }
         UserCommand::Unlock { name } => {
@@ -251,13 +250,14 @@ async fn user(path: Option<&Path>, command: UserCommand) -> Result<()> {
             let input =
                 tokio::fs::read_to_string(&file).await.with_context(|| format!("reading {}", file.display()))?;
             let report = accounts.import(&input).await?;
-            let detail = json!({
-                "by": "cli",
-                "format": report.format.map(|f| format!("{f:?}")),
-                "imported": report.imported,
-                "skipped": report.skipped.len(),
-            });
-            auth.audit().record(event::USERS_IMPORTED, Subject::default(), None, detail).await;
+            let format = report.format.map(|f| format!("{f:?}"));
+            let what = Event::UsersImported {
+                by: "cli",
+                format: format.as_deref(),
+                imported: report.imported,
+                skipped: report.skipped.len(),
+            };
+            auth.audit().record(what, Subject::default(), None).await;
             println!("imported {} users, skipped {}", report.imported, report.skipped.len());
             // Reasons name the problem, never the hash.
             for skipped in &report.skipped {

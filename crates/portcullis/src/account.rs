@@ -52,6 +52,9 @@ pub struct NewUser {
     pub roles: Vec<String>,
 }
 
+/// The built-in role that manages accounts, roles and sessions (seeded by the migrations).
+pub const ADMIN_ROLE: &str = "admin";
+
 /// The key under which usernames are unique: RFC 8265 UsernameCaseMapped (width-mapped, lower
 /// case, NFC); see [`crate::username::key`].
 pub fn username_key(username: &str) -> String {
@@ -183,6 +186,11 @@ impl Accounts {
             }
         }
         Ok(Outcome::Verified { user, rehashed })
+    }
+
+    /// Whether no account exists yet.
+    pub async fn none_yet(&self) -> Result<bool> {
+        Ok(self.users.search_users(None, 0, 1).await?.total == 0)
     }
 
     /// Registers an account after checking the password policy.

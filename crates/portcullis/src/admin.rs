@@ -15,14 +15,12 @@
 //!     └──────PATCH disabled=false──────┘
 //! ```
 
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::account::{email_problem, Accounts, MAX_USERNAME_CHARS};
 use crate::account::{Role, User, UserPage, UserPatch};
-use crate::audit::{event, Audit, Subject};
-use crate::audit::{AuditQuery, AuditRecord};
+use crate::audit::{Audit, AuditQuery, AuditRecord, Event, Revocation, Subject};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, FieldError, Result};
 use crate::limits::Limits;
@@ -183,10 +181,8 @@ impl<'a> Console<'a> {
         errors.extend(self.role_errors(&roles).await?);
         fail_on(errors)?;
         let user = self.accounts.create(&new.username, &new.password, new.email, roles).await?;
-        let detail = json!({ "by": actor.username, "roles": &user.roles });
-        self.audit
-            .record(event::USER_CREATED, Subject::user(user.id, &user.username), Some(actor.client), detail)
-            .await;
+        let what = Event::UserCreated { by: actor.username, roles: &user.roles };
+        self.audit.record(what, Subject::user(user.id, &user.username), Some(actor.client)).await;
         Ok(user)
     }
 
@@ -231,20 +227,19 @@ impl<'a> Console<'a> {
 
         let subject = Subject::user(after.id, &after.username);
         if before.roles != after.roles {
-            let detail = json!({ "by": actor.username, "old": &before.roles, "new": &after.roles });
-            self.audit.record(event::ROLE_CHANGED, subject, Some(actor.client), detail).await;
+            let what = Event::UserRolesChanged { by: actor.username, old: &before.roles, new: &after.roles };
+            self.audit.record(what, subject, Some(actor.client)).await;
         }
         let disabled_changed = before.disabled != after.disabled;
         let email_changed = before.email != after.email;
         if disabled_changed || email_changed {
-            let mut detail = json!({ "by": actor.username, "disabled": after.disabled });
-            if email_changed {
-                detail["email_changed"] = true.into();
-            }
-            if after.disabled {
-                detail["sessions_ended"] = sessions_ended.into();
-            }
-            self.audit.record(event::USER_UPDATED, subject, Some(actor.client), detail).await;
+            let what = Event::UserUpdated {
+                by: actor.username,
+                disabled: after.disabled,
+                email_changed,
+                sessions_ended: after.disabled.then_some(sessions_ended),
+            };
+            self.audit.record(what, subject, Some(actor.client)).await;
         }
         Ok(after)
     }
@@ -261,10 +256,8 @@ impl<'a> Console<'a> {
             return Err(no_such_user());
         }
         self.sessions.refresh_user(id).await;
-        let detail = json!({ "by": actor.username, "sessions_ended": sessions_ended });
-        self.audit
-            .record(event::USER_DELETED, Subject::user(user.id, &user.username), Some(actor.client), detail)
-            .await;
+        let what = Event::UserDeleted { by: actor.username, sessions_ended };
+        self.audit.record(what, Subject::user(user.id, &user.username), Some(actor.client)).await;
         Ok(())
     }
 
@@ -274,11 +267,12 @@ impl<'a> Console<'a> {
         let user = self.user(id).await?;
         // Remember-me series too: a cookie would otherwise open a new session on the next visit.
         let ended = self.sessions.end_all_access(id, None, None, "admin_revoked").await?;
-        let detail =
-            json!({ "by": actor.username, "sessions_ended": ended.sessions, "remembered_ended": ended.series });
-        self.audit
-            .record(event::SESSION_REVOKED, Subject::user(user.id, &user.username), Some(actor.client), detail)
-            .await;
+        let what = Event::SessionRevoked(Revocation::ByAdmin {
+            by: actor.username,
+            sessions_ended: ended.sessions,
+            remembered_ended: ended.series,
+        });
+        self.audit.record(what, Subject::user(user.id, &user.username), Some(actor.client)).await;
         Ok(ended.sessions)
     }
 
@@ -289,8 +283,8 @@ impl<'a> Console<'a> {
         let now = self.clock.now();
         self.stores.signals.send_signal(SignalKind::Unlock, Some(id), now).await?;
         self.limits.unlock(&user.username, now).await?;
-        let detail = json!({ "by": actor.username });
-        self.audit.record(event::UNLOCKED, Subject::user(user.id, &user.username), Some(actor.client), detail).await;
+        let what = Event::Unlocked { by: actor.username };
+        self.audit.record(what, Subject::user(user.id, &user.username), Some(actor.client)).await;
         Ok(())
     }
 
@@ -313,9 +307,8 @@ impl<'a> Console<'a> {
         fail_on(errors)?;
         let role = Role { permissions, ..role };
         self.stores.roles.create_role(&role, self.clock.now()).await?;
-        let detail =
-            json!({ "by": actor.username, "role": &role.name, "created": true, "permissions": &role.permissions });
-        self.audit.record(event::ROLE_CHANGED, Subject::default(), Some(actor.client), detail).await;
+        let what = Event::RoleCreated { by: actor.username, role: &role.name, permissions: &role.permissions };
+        self.audit.record(what, Subject::default(), Some(actor.client)).await;
         Ok(role)
     }
 
@@ -330,13 +323,13 @@ impl<'a> Console<'a> {
             return Err(no_such_role());
         }
         self.refresh_holders(name).await?;
-        let detail = json!({
-            "by": actor.username,
-            "role": name,
-            "old_permissions": &before.permissions,
-            "new_permissions": &permissions,
-        });
-        self.audit.record(event::ROLE_CHANGED, Subject::default(), Some(actor.client), detail).await;
+        let what = Event::RolePermissionsChanged {
+            by: actor.username,
+            role: name,
+            old: &before.permissions,
+            new: &permissions,
+        };
+        self.audit.record(what, Subject::default(), Some(actor.client)).await;
         Ok(Role { permissions, ..before })
     }
 

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -97,6 +97,229 @@ pub mod event {
     pub const PROTECTION_MISMATCH: &str = "protection_mismatch";
 }
 
+/// How a session ended by its user or an admin.
+#[derive(Debug, Clone, Copy)]
+pub enum Revocation<'a> {
+    /// The user ended one of their sessions from the session list.
+    OneByUser,
+    /// The user ended all their other sessions.
+    OthersByUser {
+        /// How many ended.
+        others: usize,
+    },
+    /// An admin ended every session of the account.
+    ByAdmin {
+        /// The admin.
+        by: &'a str,
+        /// Sessions and token families ended.
+        sessions_ended: usize,
+        /// Remember-me series ended.
+        remembered_ended: u64,
+    },
+}
+
+/// What happened, with its facts. Each is stored under its [`event`] name (stable: rows are
+/// queried by it) with its facts as the row's JSON `detail`.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A login succeeded; `remember` for a cookie session, `None` for a token family.
+    LoginOk {
+        /// Whether remember-me was asked (cookie sessions); `None` for a token family.
+        remember: Option<bool>,
+    },
+    /// A password check was refused.
+    LoginFailed {
+        /// What it was for (`session`, `token`, `reauth`, `password_change`).
+        purpose: &'static str,
+    },
+    /// Failures locked one client out of an account.
+    Locked {
+        /// Seconds until the lock ends.
+        retry_after: u64,
+        /// Which client (`address`, `device`, `session`).
+        scope: &'static str,
+    },
+    /// A user ended their own session (`token`: a token family).
+    Logout {
+        /// A token family rather than a cookie session.
+        token: bool,
+    },
+    /// Sessions were ended by their user or an admin.
+    SessionRevoked(Revocation<'a>),
+    /// A rotated refresh token was presented again.
+    RefreshReused {
+        /// The generation presented.
+        presented: i64,
+        /// The family's current generation.
+        current: i64,
+    },
+    /// An operator lifted an account's lockout.
+    Unlocked {
+        /// The operator.
+        by: &'a str,
+    },
+    /// A password was changed (`by`: `user`, `cli`, or an admin).
+    PasswordChanged {
+        /// Who changed it.
+        by: &'a str,
+        /// Other sessions ended.
+        sessions_ended: usize,
+    },
+    /// A stored hash was upgraded at a successful check.
+    PasswordRehashed {
+        /// What the check was for.
+        purpose: &'static str,
+    },
+    /// Accounts were imported with their hashes.
+    UsersImported {
+        /// Who imported them.
+        by: &'a str,
+        /// The input format, as read.
+        format: Option<&'a str>,
+        /// Accounts created.
+        imported: usize,
+        /// Lines skipped.
+        skipped: usize,
+    },
+    /// A session proved its password again.
+    Reauth,
+    /// An account was created (`by`: `registration`, `cli`, or an admin).
+    UserCreated {
+        /// Who created it.
+        by: &'a str,
+        /// Its roles.
+        roles: &'a [String],
+    },
+    /// An admin changed an account's flag or email.
+    UserUpdated {
+        /// The admin.
+        by: &'a str,
+        /// The account's disabled flag now.
+        disabled: bool,
+        /// Whether the email changed.
+        email_changed: bool,
+        /// Sessions ended because the account was disabled.
+        sessions_ended: Option<usize>,
+    },
+    /// An admin deleted an account.
+    UserDeleted {
+        /// The admin.
+        by: &'a str,
+        /// Sessions ended with it.
+        sessions_ended: usize,
+    },
+    /// An admin changed an account's roles.
+    UserRolesChanged {
+        /// The admin.
+        by: &'a str,
+        /// Roles before.
+        old: &'a [String],
+        /// Roles after.
+        new: &'a [String],
+    },
+    /// An admin created a role.
+    RoleCreated {
+        /// The admin.
+        by: &'a str,
+        /// The role.
+        role: &'a str,
+        /// Its permissions.
+        permissions: &'a [String],
+    },
+    /// An admin replaced a role's permissions.
+    RolePermissionsChanged {
+        /// The admin.
+        by: &'a str,
+        /// The role.
+        role: &'a str,
+        /// Permissions before.
+        old: &'a [String],
+        /// Permissions after.
+        new: &'a [String],
+    },
+    /// A remember-me cookie restored a session.
+    RememberRestored,
+    /// A replaced remember-me validator was presented: every session and series of the user ended.
+    RememberReused,
+    /// Session protection saw the session used from another client (`ended`: strong mode).
+    ProtectionMismatch {
+        /// Whether the session was ended.
+        ended: bool,
+    },
+}
+
+impl Event<'_> {
+    /// The stored name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::LoginOk { .. } => event::LOGIN_OK,
+            Event::LoginFailed { .. } => event::LOGIN_FAILED,
+            Event::Locked { .. } => event::LOCKED,
+            Event::Logout { .. } => event::LOGOUT,
+            Event::SessionRevoked(_) => event::SESSION_REVOKED,
+            Event::RefreshReused { .. } => event::REFRESH_REUSED,
+            Event::Unlocked { .. } => event::UNLOCKED,
+            Event::PasswordChanged { .. } => event::PASSWORD_CHANGED,
+            Event::PasswordRehashed { .. } => event::PASSWORD_REHASHED,
+            Event::UsersImported { .. } => event::USERS_IMPORTED,
+            Event::Reauth => event::REAUTH,
+            Event::UserCreated { .. } => event::USER_CREATED,
+            Event::UserUpdated { .. } => event::USER_UPDATED,
+            Event::UserDeleted { .. } => event::USER_DELETED,
+            Event::UserRolesChanged { .. } | Event::RoleCreated { .. } | Event::RolePermissionsChanged { .. } => {
+                event::ROLE_CHANGED
+            }
+            Event::RememberRestored => event::REMEMBER_RESTORED,
+            Event::RememberReused => event::REMEMBER_REUSED,
+            Event::ProtectionMismatch { .. } => event::PROTECTION_MISMATCH,
+        }
+    }
+
+    /// The stored detail: a JSON object of the facts, or nothing.
+    pub fn detail(&self) -> Value {
+        match *self {
+            Event::LoginOk { remember: Some(remember) } => json!({ "method": "session", "remember": remember }),
+            Event::LoginOk { remember: None } | Event::Logout { token: true } => json!({ "method": "token" }),
+            Event::LoginFailed { purpose } | Event::PasswordRehashed { purpose } => json!({ "purpose": purpose }),
+            Event::Locked { retry_after, scope } => json!({ "retry_after": retry_after, "scope": scope }),
+            Event::SessionRevoked(Revocation::OneByUser) => json!({ "by": "user" }),
+            Event::SessionRevoked(Revocation::OthersByUser { others }) => json!({ "by": "user", "others": others }),
+            Event::SessionRevoked(Revocation::ByAdmin { by, sessions_ended, remembered_ended }) => {
+                json!({ "by": by, "sessions_ended": sessions_ended, "remembered_ended": remembered_ended })
+            }
+            Event::RefreshReused { presented, current } => json!({ "presented": presented, "current": current }),
+            Event::Unlocked { by } => json!({ "by": by }),
+            Event::PasswordChanged { by, sessions_ended } | Event::UserDeleted { by, sessions_ended } => {
+                json!({ "by": by, "sessions_ended": sessions_ended })
+            }
+            Event::UsersImported { by, format, imported, skipped } => {
+                json!({ "by": by, "format": format, "imported": imported, "skipped": skipped })
+            }
+            Event::UserCreated { by, roles } => json!({ "by": by, "roles": roles }),
+            Event::UserUpdated { by, disabled, email_changed, sessions_ended } => {
+                let mut detail = json!({ "by": by, "disabled": disabled });
+                if email_changed {
+                    detail["email_changed"] = true.into();
+                }
+                if let Some(ended) = sessions_ended {
+                    detail["sessions_ended"] = ended.into();
+                }
+                detail
+            }
+            Event::UserRolesChanged { by, old, new } => json!({ "by": by, "old": old, "new": new }),
+            Event::RoleCreated { by, role, permissions } => {
+                json!({ "by": by, "role": role, "created": true, "permissions": permissions })
+            }
+            Event::RolePermissionsChanged { by, role, old, new } => {
+                json!({ "by": by, "role": role, "old_permissions": old, "new_permissions": new })
+            }
+            Event::RememberReused => json!({ "action": "all sessions and remember-me series of the user ended" }),
+            Event::ProtectionMismatch { ended } => json!({ "ended": ended }),
+            Event::Logout { token: false } | Event::Reauth | Event::RememberRestored => Value::Null,
+        }
+    }
+}
+
 /// Who an event is about.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Subject<'a> {
@@ -148,7 +371,9 @@ impl Audit {
 
     /// Records `event`. A failed store write is logged, not returned: the action it describes
     /// has already happened, and refusing the response would not undo it.
-    pub async fn record(&self, event: &str, subject: Subject<'_>, client: Option<&ClientInfo>, detail: Value) {
+    pub async fn record(&self, what: Event<'_>, subject: Subject<'_>, client: Option<&ClientInfo>) {
+        let event = what.name();
+        let detail = what.detail();
         let detail = if detail.is_null() { None } else { Some(detail.to_string()) };
         tracing::info!(
             target: "portcullis::audit",

@@ -25,11 +25,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::account::User;
 use crate::account::{Accounts, Outcome};
-use crate::audit::{event, Audit, Subject};
+use crate::audit::{Audit, Event, Subject};
 use crate::clock::SharedClock;
 use crate::error::Result;
 use crate::limits::{DeviceTokens, Limits, Scope, UserKey};
@@ -164,9 +162,9 @@ impl Gate {
             Outcome::Verified { user, rehashed } => {
                 self.limits.record_success(username, &scope, now).await?;
                 if rehashed {
-                    let detail = json!({ "purpose": purpose.as_str() });
                     let subject = Subject::user(user.id, &user.username);
-                    self.audit.record(event::PASSWORD_REHASHED, subject, Some(client), detail).await;
+                    let what = Event::PasswordRehashed { purpose: purpose.as_str() };
+                    self.audit.record(what, subject, Some(client)).await;
                 }
                 let device = match attempt {
                     Attempt::Login { device, .. } => Some(self.devices.issue(device, &UserKey::new(username), now)),
@@ -182,11 +180,10 @@ impl Gate {
                     Some(user) => Subject::user(user.id, &user.username),
                     None => Subject::default(),
                 };
-                let detail = json!({ "purpose": purpose.as_str() });
-                self.audit.record(event::LOGIN_FAILED, subject, Some(client), detail).await;
+                self.audit.record(Event::LoginFailed { purpose: purpose.as_str() }, subject, Some(client)).await;
                 if let Some(lock) = lock {
-                    let detail = json!({ "retry_after": lock.retry_after_secs(now), "scope": scope.as_str() });
-                    self.audit.record(event::LOCKED, subject, Some(client), detail).await;
+                    let what = Event::Locked { retry_after: lock.retry_after_secs(now), scope: scope.as_str() };
+                    self.audit.record(what, subject, Some(client)).await;
                 }
                 Ok(None)
             }

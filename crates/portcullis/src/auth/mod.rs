@@ -17,16 +17,15 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::account::{Accounts, User};
-use crate::audit::{event, Audit, Subject};
+use crate::audit::{Audit, Event, Revocation, Subject};
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::password::Password;
-use crate::session::remember::Ended;
+use crate::session::remember::{Ended, Restore};
 use crate::session::{ClientInfo, LiveSession, LoginMethod, SessionKind, SessionManager, SessionSecret};
 use crate::token::TokenService;
 
@@ -180,7 +179,7 @@ impl Auth {
         carrier: Carrier<'_>,
     ) -> Result<Established> {
         let user = &principal.user;
-        let (session, secret, tokens, remember, detail) = match carrier {
+        let (session, secret, tokens, remember, asked) = match carrier {
             Carrier::Cookie { remember, replaces, old_series } => {
                 // Session-fixation mitigation: any session this browser had ends; a new id is issued.
                 if let Some(old) = replaces.and_then(SessionSecret::parse) {
@@ -196,15 +195,15 @@ impl Auth {
                     (false, Some(_)) => RememberCookie::Clear,
                     (false, None) => RememberCookie::Keep,
                 };
-                (live, Some(secret), None, cookie, json!({ "method": "session", "remember": remember }))
+                (live, Some(secret), None, cookie, Some(remember))
             }
             Carrier::TokenFamily => {
                 let live = self.sessions.create_family(user, client.clone()).await?;
                 let grant = self.grant(&live, 0)?;
-                (live, None, Some(grant), RememberCookie::Keep, json!({ "method": "token" }))
+                (live, None, Some(grant), RememberCookie::Keep, None)
             }
         };
-        self.audit.record(event::LOGIN_OK, Subject::session(&session), Some(client), detail).await;
+        self.audit.record(Event::LoginOk { remember: asked }, Subject::session(&session), Some(client)).await;
         Ok(Established { session, secret, tokens, remember, device: principal.device })
     }
 
@@ -259,7 +258,7 @@ impl Auth {
                 Reauthed { fresh_until: until, secret: None, access: Some((access, self.tokens.access_ttl_secs())) }
             }
         };
-        self.audit.record(event::REAUTH, Subject::session(live), Some(client), serde_json::Value::Null).await;
+        self.audit.record(Event::Reauth, Subject::session(live), Some(client)).await;
         Ok(done)
     }
 
@@ -278,8 +277,8 @@ impl Auth {
         // Whoever else holds a session, a token family or a remember-me cookie loses it.
         let keep = Some(&live.record().id_hash);
         let ended = self.sessions.end_all_access(user.id, keep, keep_series, "password_changed").await?;
-        let detail = json!({ "by": "user", "sessions_ended": ended.sessions });
-        self.audit.record(event::PASSWORD_CHANGED, Subject::session(live), Some(client), detail).await;
+        let what = Event::PasswordChanged { by: "user", sessions_ended: ended.sessions };
+        self.audit.record(what, Subject::session(live), Some(client)).await;
         Ok(ended)
     }
 
@@ -293,8 +292,8 @@ impl Auth {
     ) -> Result<Ended> {
         let keep = Some(&live.record().id_hash);
         let ended = self.sessions.end_all_access(live.user().id, keep, keep_series, "user_revoked_others").await?;
-        let detail = json!({ "by": "user", "others": ended.sessions });
-        self.audit.record(event::SESSION_REVOKED, Subject::session(live), Some(client), detail).await;
+        let what = Event::SessionRevoked(Revocation::OthersByUser { others: ended.sessions });
+        self.audit.record(what, Subject::session(live), Some(client)).await;
         Ok(ended)
     }
 
@@ -311,7 +310,7 @@ impl Auth {
         let Some(target) = records.iter().find(|r| r.public_id == id) else { return Ok(None) };
         self.sessions.revoke(&target.id_hash, "user_revoked").await?;
         let who = Subject { session_id: Some(id), ..Subject::session(live) };
-        self.audit.record(event::SESSION_REVOKED, who, Some(client), json!({ "by": "user" })).await;
+        self.audit.record(Event::SessionRevoked(Revocation::OneByUser), who, Some(client)).await;
         Ok(Some(target.kind))
     }
 
@@ -326,7 +325,7 @@ impl Auth {
         let hash = secret.hash();
         let Some(live) = self.sessions.validate(&hash).await? else { return Ok(false) };
         self.sessions.revoke(&hash, "logout").await?;
-        self.audit.record(event::LOGOUT, Subject::session(&live), Some(client), serde_json::Value::Null).await;
+        self.audit.record(Event::Logout { token: false }, Subject::session(&live), Some(client)).await;
         // Logging out ends remember-me on this browser too.
         if let Some(series) = series {
             self.sessions.forget(series).await?;
@@ -338,9 +337,66 @@ impl Auth {
     pub async fn logout_family(&self, public_id: Uuid, client: &ClientInfo) -> Result<()> {
         if self.sessions.revoke(&crate::token::family_hash(public_id), "logout").await? {
             let subject = Subject { session_id: Some(public_id), ..Subject::default() };
-            self.audit.record(event::LOGOUT, subject, Some(client), json!({ "method": "token" })).await;
+            self.audit.record(Event::Logout { token: true }, subject, Some(client)).await;
         }
         Ok(())
+    }
+}
+
+impl Auth {
+    /// Registers an account (the first one an admin when `first_user_admin`), and writes
+    /// `user_created`.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &Password,
+        email: Option<String>,
+        first_user_admin: bool,
+        client: &ClientInfo,
+    ) -> Result<User> {
+        let first = first_user_admin && self.accounts.none_yet().await?;
+        let roles = if first { vec![crate::account::ADMIN_ROLE.to_owned()] } else { Vec::new() };
+        let user = self.accounts.register(username, password, email, roles).await?;
+        let what = Event::UserCreated { by: "registration", roles: &user.roles };
+        self.audit.record(what, Subject::user(user.id, &user.username), Some(client)).await;
+        Ok(user)
+    }
+
+    /// Restores a session from a remember-me cookie, writing `remember_restored` or, for a
+    /// replayed validator, `remember_reused`.
+    pub async fn restore(&self, cookie: &str, client: &ClientInfo) -> Result<Restore> {
+        let restored = self.sessions.restore(cookie, client.clone()).await?;
+        match &restored {
+            Restore::Restored { live, .. } => {
+                self.audit.record(Event::RememberRestored, Subject::session(live), Some(client)).await;
+            }
+            Restore::Stolen { user_id } => {
+                let subject = Subject { user_id: Some(*user_id), ..Subject::default() };
+                self.audit.record(Event::RememberReused, subject, Some(client)).await;
+            }
+            Restore::Invalid => {}
+        }
+        Ok(restored)
+    }
+
+    /// Session protection saw `live` used from another client: under `strong` it ends, under
+    /// `basic` it stops being fresh. Returns the session if it is still usable.
+    pub async fn protection_mismatch(
+        &self,
+        live: Arc<LiveSession>,
+        strong: bool,
+        client: impl FnOnce() -> ClientInfo,
+    ) -> Result<Option<Arc<LiveSession>>> {
+        // Basic ends freshness once: later requests from the other client find it already stale
+        // and pay only the fingerprint comparison.
+        if strong {
+            self.sessions.revoke(&live.record().id_hash, "protection").await?;
+        } else if !self.sessions.make_stale(&live).await? {
+            return Ok(Some(live));
+        }
+        let what = Event::ProtectionMismatch { ended: strong };
+        self.audit.record(what, Subject::session(&live), Some(&client())).await;
+        Ok((!strong).then_some(live))
     }
 }
 

@@ -9,9 +9,7 @@ use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
 use super::{cookies, AppState};
-use serde_json::json;
 
-use crate::audit::{event, Subject};
 use crate::config::{Protection, TokenLocation};
 use crate::csrf::{provenance, Provenance};
 use crate::error::{Error, ErrorKind};
@@ -68,18 +66,8 @@ async fn from_cookie(parts: &Parts, state: &AppState) -> Result<Option<Arc<LiveS
     {
         return Ok(Some(live));
     }
-    // Strong ends the session; basic ends its freshness, once: later requests from the other
-    // client find it already stale and pay only the fingerprint comparison.
     let strong = config.protection == Protection::Strong;
-    if strong {
-        state.sessions.revoke(&live.record().id_hash, "protection").await?;
-    } else if !state.sessions.make_stale(&live).await? {
-        return Ok(Some(live));
-    }
-    let client = client_info(parts, state);
-    let subject = Subject::session(&live);
-    state.audit.record(event::PROTECTION_MISMATCH, subject, Some(&client), json!({ "ended": strong })).await;
-    Ok((!strong).then_some(live))
+    state.auth.protection_mismatch(live, strong, || client_info(parts, state)).await
 }
 
 /// The caller resolved earlier in this request (by a guard layer), so it is not resolved twice.

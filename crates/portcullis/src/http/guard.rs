@@ -50,7 +50,7 @@ pub trait PermissionName {
 pub struct Admin;
 
 impl RoleName for Admin {
-    const NAME: &'static str = "admin";
+    const NAME: &'static str = crate::account::ADMIN_ROLE;
 }
 
 async fn caller(parts: &Parts, state: &AppState) -> Result<Arc<LiveSession>, Error> {

@@ -9,7 +9,6 @@ use axum::http::{header, HeaderValue, Response};
 use super::cookies;
 use super::extract::client_info;
 use super::AppState;
-use crate::audit::{event, Subject};
 use crate::session::remember::Restore;
 use crate::session::SessionSecret;
 
@@ -33,10 +32,8 @@ pub(crate) async fn before(state: &AppState, req: Request) -> (Request, Restored
     let client = client_info(&parts, state);
     let remember_name = state.cookies.remember_name().to_owned();
     let mut out = Vec::new();
-    match state.sessions.restore(&cookie, client.clone()).await {
-        Ok(Restore::Restored { secret, live, next_cookie }) => {
-            let subject = Subject::session(&live);
-            state.audit.record(event::REMEMBER_RESTORED, subject, Some(&client), serde_json::Value::Null).await;
+    match state.auth.restore(&cookie, &client).await {
+        Ok(Restore::Restored { secret, next_cookie, .. }) => {
             let value = secret.encode();
             cookies::replace(&mut parts.headers, session_name, &value);
             out.push((session_name.to_owned(), state.cookies.session(value)));
@@ -45,10 +42,7 @@ pub(crate) async fn before(state: &AppState, req: Request) -> (Request, Restored
             }
         }
         Ok(Restore::Invalid) => out.push((remember_name, state.cookies.clear_remember())),
-        Ok(Restore::Stolen { user_id }) => {
-            let subject = Subject { user_id: Some(user_id), ..Subject::default() };
-            let detail = serde_json::json!({ "action": "all sessions and remember-me series of the user ended" });
-            state.audit.record(event::REMEMBER_REUSED, subject, Some(&client), detail).await;
+        Ok(Restore::Stolen { .. }) => {
             out.push((remember_name, state.cookies.clear_remember()));
         }
         // The store is down: carry on without a session (fail closed); the handler decides.

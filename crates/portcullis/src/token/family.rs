@@ -1,6 +1,6 @@
 //! Refresh rotation with reuse detection.
 
-use crate::audit::{event, Audit, Subject};
+use crate::audit::{Audit, Event, Subject};
 use crate::error::{Error, ErrorKind, Result};
 use crate::session::SessionKind;
 use crate::session::{ClientInfo, LiveSession, SessionManager};
@@ -67,8 +67,7 @@ pub async fn refresh(
         sessions.revoke(&hash, "refresh_reused").await?;
         // A replayed rotated token: whoever holds it, the family is no longer trustworthy.
         let subject = Subject { user_id: Some(record.user_id), username: None, session_id: Some(record.public_id) };
-        let detail = serde_json::json!({ "presented": presented, "current": current });
-        audit.record(event::REFRESH_REUSED, subject, Some(client), detail).await;
+        audit.record(Event::RefreshReused { presented, current }, subject, Some(client)).await;
         return Err(Error::new(
             ErrorKind::RefreshReused,
             "this refresh token was already used; the session is revoked",

@@ -2,12 +2,10 @@
 
 use super::{json_value, rfc3339};
 use crate::account::MAX_USERNAME_CHARS;
-use crate::audit::{event, Subject};
 use crate::error::{Error, ErrorKind};
 use crate::http::body::Input;
 use crate::http::error::ApiError;
 use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser};
-use crate::http::guard::RoleName;
 use crate::http::AppState;
 use crate::password::Password;
 use axum::extract::State;
@@ -50,12 +48,7 @@ async fn register(
     let password = Password::new(fields.required("password", state.config.password.max_length));
     let email = fields.optional("email", 254);
     fields.finish()?;
-    let first_admin = state.config.first_user_admin
-        && state.stores.users.search_users(None, 0, 1).await.map_err(Error::from)?.total == 0;
-    let roles = if first_admin { vec![crate::http::guard::Admin::NAME.to_owned()] } else { Vec::new() };
-    let user = state.accounts.register(&username, &password, email, roles).await?;
-    let detail = json!({ "by": "registration", "roles": &user.roles });
-    state.audit.record(event::USER_CREATED, Subject::user(user.id, &user.username), Some(&client), detail).await;
+    let user = state.auth.register(&username, &password, email, state.config.first_user_admin, &client).await?;
     Ok(json_value(StatusCode::CREATED, &json!({ "id": user.id, "username": user.username })))
 }
 
