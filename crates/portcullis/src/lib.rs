@@ -188,14 +188,7 @@ impl Builder {
         signal::Watch::start(stores.clone(), sessions.clone(), Arc::clone(&limits)).await?.spawn(HEALTH_EVERY);
         let gate = auth::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock), devices);
         let tokens = Arc::new(tokens);
-        let auth = auth::Auth::new(
-            gate,
-            accounts.clone(),
-            sessions.clone(),
-            Arc::clone(&tokens),
-            audit.clone(),
-            Arc::clone(&clock),
-        );
+        let auth = auth::Auth::new(gate, sessions.clone(), Arc::clone(&tokens));
         let connections =
             limits::ConnectionGate::new(config.connections.clone(), config.limits.trusted_proxies.clone());
         Ok(Portcullis {

@@ -97,10 +97,10 @@ pub struct Admitted {
 /// Rate limits, lockout and audit around password checks.
 #[derive(Clone, Debug)]
 pub struct Gate {
-    accounts: Accounts,
+    pub(super) accounts: Accounts,
     limits: Arc<Limits>,
-    audit: Audit,
-    clock: SharedClock,
+    pub(super) audit: Audit,
+    pub(super) clock: SharedClock,
     devices: DeviceTokens,
 }
 

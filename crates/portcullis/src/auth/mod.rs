@@ -20,9 +20,8 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::account::{Accounts, User};
-use crate::audit::{Audit, Event, Revocation, Subject};
-use crate::clock::SharedClock;
+use crate::account::User;
+use crate::audit::{Event, Revocation, Subject};
 use crate::error::{Error, ErrorKind, Result};
 use crate::password::Password;
 use crate::session::remember::{Ended, Restore};
@@ -121,25 +120,16 @@ pub struct Established {
 /// The authentication flows of one instance.
 #[derive(Clone, Debug)]
 pub struct Auth {
+    /// Also holds the accounts, the audit log and the clock the flows use.
     gate: Gate,
-    accounts: Accounts,
     sessions: SessionManager,
     tokens: Arc<TokenService>,
-    audit: Audit,
-    clock: SharedClock,
 }
 
 impl Auth {
     /// Flows over these parts.
-    pub fn new(
-        gate: Gate,
-        accounts: Accounts,
-        sessions: SessionManager,
-        tokens: Arc<TokenService>,
-        audit: Audit,
-        clock: SharedClock,
-    ) -> Self {
-        Self { gate, accounts, sessions, tokens, audit, clock }
+    pub fn new(gate: Gate, sessions: SessionManager, tokens: Arc<TokenService>) -> Self {
+        Self { gate, sessions, tokens }
     }
 
     /// The gate around password checks.
@@ -164,7 +154,7 @@ impl Auth {
         Ok(Some(Principal {
             user: admitted.user,
             method: Method::Password,
-            at: self.clock.now(),
+            at: self.gate.clock.now(),
             assurance: Assurance::SingleFactor,
             device: admitted.device,
         }))
@@ -203,7 +193,7 @@ impl Auth {
                 (live, None, Some(grant), RememberCookie::Keep, None)
             }
         };
-        self.audit.record(Event::LoginOk { remember: asked }, Subject::session(&session), Some(client)).await;
+        self.gate.audit.record(Event::LoginOk { remember: asked }, Subject::session(&session), Some(client)).await;
         Ok(Established { session, secret, tokens, remember, device: principal.device })
     }
 
@@ -258,7 +248,7 @@ impl Auth {
                 Reauthed { fresh_until: until, secret: None, access: Some((access, self.tokens.access_ttl_secs())) }
             }
         };
-        self.audit.record(Event::Reauth, Subject::session(live), Some(client)).await;
+        self.gate.audit.record(Event::Reauth, Subject::session(live), Some(client)).await;
         Ok(done)
     }
 
@@ -273,12 +263,12 @@ impl Auth {
         keep_series: Option<&str>,
     ) -> Result<Ended> {
         let user = self.confirm(live, current, client, Purpose::PasswordChange).await?;
-        self.accounts.change_password(&user, new).await?;
+        self.gate.accounts.change_password(&user, new).await?;
         // Whoever else holds a session, a token family or a remember-me cookie loses it.
         let keep = Some(&live.record().id_hash);
         let ended = self.sessions.end_all_access(user.id, keep, keep_series, "password_changed").await?;
         let what = Event::PasswordChanged { by: "user", sessions_ended: ended.sessions };
-        self.audit.record(what, Subject::session(live), Some(client)).await;
+        self.gate.audit.record(what, Subject::session(live), Some(client)).await;
         Ok(ended)
     }
 
@@ -293,7 +283,7 @@ impl Auth {
         let keep = Some(&live.record().id_hash);
         let ended = self.sessions.end_all_access(live.user().id, keep, keep_series, "user_revoked_others").await?;
         let what = Event::SessionRevoked(Revocation::OthersByUser { others: ended.sessions });
-        self.audit.record(what, Subject::session(live), Some(client)).await;
+        self.gate.audit.record(what, Subject::session(live), Some(client)).await;
         Ok(ended)
     }
 
@@ -310,7 +300,7 @@ impl Auth {
         let Some(target) = records.iter().find(|r| r.public_id == id) else { return Ok(None) };
         self.sessions.revoke(&target.id_hash, "user_revoked").await?;
         let who = Subject { session_id: Some(id), ..Subject::session(live) };
-        self.audit.record(Event::SessionRevoked(Revocation::OneByUser), who, Some(client)).await;
+        self.gate.audit.record(Event::SessionRevoked(Revocation::OneByUser), who, Some(client)).await;
         Ok(Some(target.kind))
     }
 
@@ -325,7 +315,7 @@ impl Auth {
         let hash = secret.hash();
         let Some(live) = self.sessions.validate(&hash).await? else { return Ok(false) };
         self.sessions.revoke(&hash, "logout").await?;
-        self.audit.record(Event::Logout { token: false }, Subject::session(&live), Some(client)).await;
+        self.gate.audit.record(Event::Logout { token: false }, Subject::session(&live), Some(client)).await;
         // Logging out ends remember-me on this browser too.
         if let Some(series) = series {
             self.sessions.forget(series).await?;
@@ -337,7 +327,7 @@ impl Auth {
     pub async fn logout_family(&self, public_id: Uuid, client: &ClientInfo) -> Result<()> {
         if self.sessions.revoke(&crate::token::family_hash(public_id), "logout").await? {
             let subject = Subject { session_id: Some(public_id), ..Subject::default() };
-            self.audit.record(Event::Logout { token: true }, subject, Some(client)).await;
+            self.gate.audit.record(Event::Logout { token: true }, subject, Some(client)).await;
         }
         Ok(())
     }
@@ -354,11 +344,11 @@ impl Auth {
         first_user_admin: bool,
         client: &ClientInfo,
     ) -> Result<User> {
-        let first = first_user_admin && self.accounts.none_yet().await?;
+        let first = first_user_admin && self.gate.accounts.none_yet().await?;
         let roles = if first { vec![crate::account::ADMIN_ROLE.to_owned()] } else { Vec::new() };
-        let user = self.accounts.register(username, password, email, roles).await?;
+        let user = self.gate.accounts.register(username, password, email, roles).await?;
         let what = Event::UserCreated { by: "registration", roles: &user.roles };
-        self.audit.record(what, Subject::user(user.id, &user.username), Some(client)).await;
+        self.gate.audit.record(what, Subject::user(user.id, &user.username), Some(client)).await;
         Ok(user)
     }
 
@@ -368,11 +358,11 @@ impl Auth {
         let restored = self.sessions.restore(cookie, client.clone()).await?;
         match &restored {
             Restore::Restored { live, .. } => {
-                self.audit.record(Event::RememberRestored, Subject::session(live), Some(client)).await;
+                self.gate.audit.record(Event::RememberRestored, Subject::session(live), Some(client)).await;
             }
             Restore::Stolen { user_id } => {
                 let subject = Subject { user_id: Some(*user_id), ..Subject::default() };
-                self.audit.record(Event::RememberReused, subject, Some(client)).await;
+                self.gate.audit.record(Event::RememberReused, subject, Some(client)).await;
             }
             Restore::Invalid => {}
         }
@@ -395,7 +385,7 @@ impl Auth {
             return Ok(Some(live));
         }
         let what = Event::ProtectionMismatch { ended: strong };
-        self.audit.record(what, Subject::session(&live), Some(&client())).await;
+        self.gate.audit.record(what, Subject::session(&live), Some(&client())).await;
         Ok((!strong).then_some(live))
     }
 }
