@@ -52,8 +52,25 @@ pub struct NewUser {
     pub roles: Vec<String>,
 }
 
-/// The built-in role that manages accounts, roles and sessions (seeded by the migrations).
+/// The built-in role that manages accounts, roles and sessions (seeded by the migrations; the
+/// one `http::guard::Admin` requires).
 pub const ADMIN_ROLE: &str = "admin";
+
+/// Longest role or permission name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// The problem with a role or permission name, if any: 1–64 of `a-z 0-9 _ : . -`.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("must not be empty")
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        Some("must be at most 64 characters")
+    } else if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:.-".contains(&b)) {
+        Some("may contain only a-z, 0-9, `_`, `:`, `.` and `-`")
+    } else {
+        None
+    }
+}
 
 /// The key under which usernames are unique: RFC 8265 UsernameCaseMapped (width-mapped, lower
 /// case, NFC); see [`crate::username::key`].

@@ -29,11 +29,7 @@ use crate::session::{ClientInfo, SessionManager};
 use crate::signal::SignalKind;
 use crate::store::Stores;
 
-/// The role that may use the admin API (the one `http::guard::Admin` requires).
-pub const ADMIN_ROLE: &str = "admin";
-
-/// Longest role or permission name, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+pub use crate::account::{name_problem, ADMIN_ROLE, MAX_NAME_CHARS};
 
 /// Longest role description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 256;
@@ -421,19 +417,6 @@ pub fn audit_query(params: AuditParams<'_>) -> Result<AuditQuery> {
     query.limit = u32::try_from(limit).unwrap_or(MAX_AUDIT_PAGE);
     fail_on(errors)?;
     Ok(query)
-}
-
-/// The problem with a role or permission name, if any: 1–64 of `a-z 0-9 _ : . -`.
-pub fn name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("must not be empty")
-    } else if name.chars().count() > MAX_NAME_CHARS {
-        Some("must be at most 64 characters")
-    } else if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_:.-".contains(&b)) {
-        Some("may contain only a-z, 0-9, `_`, `:`, `.` and `-`")
-    } else {
-        None
-    }
 }
 
 fn permission_errors(permissions: &[String]) -> Vec<FieldError> {

@@ -19,16 +19,13 @@
 
 use std::fmt;
 
-use crate::account::NewUser;
 use crate::account::MAX_USERNAME_CHARS;
+use crate::account::{NewUser, MAX_NAME_CHARS};
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::password::legacy;
 use crate::store::{StoreError, UserStore};
 use crate::username::UsernameRules;
-
-/// Longest role name accepted, in characters.
-const MAX_ROLE_CHARS: usize = 64;
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,7 +59,7 @@ pub enum SkipReason {
     UnrecognisedHash(&'static str),
     /// The email is not an address.
     InvalidEmail,
-    /// A role name is empty, too long, or has whitespace or control characters.
+    /// A role name is not one the admin API would accept ([`crate::account::name_problem`]).
     InvalidRole,
     /// The username already exists (in the store, or earlier in the same input).
     Conflict,
@@ -75,10 +72,9 @@ impl fmt::Display for SkipReason {
             SkipReason::InvalidUsername(why) => write!(f, "username {why}"),
             SkipReason::UnrecognisedHash(why) => f.write_str(why),
             SkipReason::InvalidEmail => f.write_str("email must be an email address"),
-            SkipReason::InvalidRole => write!(
-                f,
-                "roles must be names of 1-{MAX_ROLE_CHARS} characters without whitespace or control characters"
-            ),
+            SkipReason::InvalidRole => {
+                write!(f, "roles must be names of 1-{MAX_NAME_CHARS} characters of a-z, 0-9, `_`, `:`, `.` and `-`")
+            }
             SkipReason::Conflict => f.write_str("username already exists; the existing account is unchanged"),
         }
     }
@@ -192,11 +188,8 @@ fn validate(mut user: NewUser) -> Result<NewUser, SkipReason> {
     if user.email.as_deref().and_then(crate::account::email_problem).is_some() {
         return Err(SkipReason::InvalidEmail);
     }
-    let role_ok = |r: &String| {
-        let chars = r.chars().count();
-        (1..=MAX_ROLE_CHARS).contains(&chars) && !r.chars().any(|c| c.is_whitespace() || c.is_control())
-    };
-    if !user.roles.iter().all(role_ok) {
+    // The same rule as roles created through the admin API: one definition of a role name.
+    if user.roles.iter().any(|r| crate::account::name_problem(r).is_some()) {
         return Err(SkipReason::InvalidRole);
     }
     user.roles.sort();
@@ -459,5 +452,19 @@ mod tests {
         assert!(split_csv(r#""a"b"#).is_err());
         assert!(split_csv(r#"a"b"#).is_err());
         assert!(split_csv(r#""abc"#).is_err());
+    }
+
+    #[test]
+    fn role_names_follow_the_admin_api_rule() {
+        let hash = BOB;
+        for (roles, ok) in
+            [("editor;posts:write", true), ("Editor", false), ("two words", false), ("x".repeat(65).as_str(), false)]
+        {
+            let (_, records) = parse(&format!("username,password_hash,roles\nkim,{hash},{roles}\n")).unwrap();
+            let skipped = records.iter().filter_map(|r| r.as_ref().err()).map(|s| &s.reason).collect::<Vec<_>>();
+            assert_eq!(skipped.is_empty(), ok, "{roles}: {skipped:?}");
+            assert!(ok || matches!(skipped[0], SkipReason::InvalidRole), "{roles}");
+            assert_eq!(crate::account::name_problem(roles.split(';').next().unwrap_or_default()).is_none(), ok);
+        }
     }
 }
