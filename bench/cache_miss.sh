@@ -32,11 +32,8 @@ PASS=()
 # The library logs through tracing; warnings only, as for the server under bench/run.sh.
 export RUST_LOG="${RUST_LOG:-warn}"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() {
-    printf '[bench] error: %s\n' "$*" >&2
-    exit 1
-}
+# shellcheck source=lib/common.sh
+source "$BENCH_DIR/lib/common.sh"
 
 usage() {
     cat <<'EOF'
@@ -92,26 +89,11 @@ parse_args() {
     done
 }
 
-cleanup() {
-    if [[ -n $PG_DB ]]; then
-        psql -q "$PG_ADMIN_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 ||
-            log "could not drop database $PG_DB"
-        PG_DB=""
-    fi
-}
-
-on_exit() {
-    local rc=$?
-    trap - EXIT
-    cleanup
-    exit "$rc"
-}
+cleanup() { pg_drop_db; }
 
 main() {
     parse_args "$@"
-    trap on_exit EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    install_traps
 
     if ((SKIP_BUILD)); then
         log "skipping the build (--skip-build)"
@@ -124,10 +106,7 @@ main() {
     case $STORE in
     sqlite) ;;
     postgres)
-        command -v psql >/dev/null 2>&1 || die "psql is required for --store postgres"
-        PG_DB="bench_cachemiss_$$"
-        psql -q "$PG_ADMIN_URL/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null || die "cannot create database $PG_DB"
-        log "database $PG_DB created (dropped at exit)"
+        pg_create_db "bench_cachemiss_$$"
         PASS+=(--store "$PG_ADMIN_URL/$PG_DB")
         ;;
     *) PASS+=(--store "$STORE") ;;

@@ -56,11 +56,8 @@ export RUST_LOG="${RUST_LOG:-warn}"
 # ---------------------------------------------------------------------------
 # helpers
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() {
-    printf '[bench] error: %s\n' "$*" >&2
-    exit 1
-}
+# shellcheck source=lib/common.sh
+source "$BENCH_DIR/lib/common.sh"
 
 usage() {
     cat <<'EOF'
@@ -191,20 +188,10 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     PIDS=()
-    if [[ -n $PG_DB ]]; then
-        psql -q "$PG_ADMIN_URL/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
-        PG_DB=""
-    fi
+    pg_drop_db
     if [[ -n $WORK_DIR && -d $WORK_DIR ]]; then
         rm -rf -- "$WORK_DIR"
     fi
-}
-
-on_exit() {
-    local rc=$?
-    trap - EXIT
-    cleanup
-    exit "$rc"
 }
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
@@ -334,9 +321,7 @@ start_server() {
     # would refuse it, so they are off for the measurement (lockout stays on).
     if [[ $STORE == postgres ]]; then
         # The same demo account on a Postgres database of the run's own.
-        command -v psql >/dev/null 2>&1 || die "psql is required for --store postgres"
-        PG_DB="portcullis_bench_$$"
-        psql -q "$PG_ADMIN_URL/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null || die "cannot create database $PG_DB"
+        pg_create_db "portcullis_bench_$$"
         export PORTCULLIS_STORE__URL="$PG_ADMIN_URL/$PG_DB"
         export PORTCULLIS_SERVER__DATA_DIR="$WORK_DIR/server-data"
         # The demo's user name; its password must pass the policy outside --demo.
@@ -763,9 +748,7 @@ make_summary() {
 
 main() {
     parse_args "$@"
-    trap on_exit EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    install_traps
 
     ensure_wrk
     command -v curl >/dev/null 2>&1 || die "curl is required"
