@@ -59,8 +59,11 @@ pub async fn refresh(
         current = reread.refresh_generation;
         rotated_at = reread.rotated_at;
     }
-    let grace = time::Duration::try_from(tokens.config().refresh_grace).unwrap_or(time::Duration::ZERO);
-    if presented == current - 1 && rotated_at.is_some_and(|at| now <= at + grace) {
+    // The rotation time is stored in whole seconds, so the window is judged in whole seconds:
+    // comparing `now` itself with a truncated time would cut up to a second off the grace.
+    let grace = i64::try_from(tokens.config().refresh_grace.as_secs()).unwrap_or(i64::MAX);
+    let within = |at: time::OffsetDateTime| now.unix_timestamp() <= at.unix_timestamp().saturating_add(grace);
+    if presented == current - 1 && rotated_at.is_some_and(within) {
         return Ok(Refreshed { session, generation: current });
     }
     if presented < current {

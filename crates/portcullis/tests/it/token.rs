@@ -164,6 +164,25 @@ async fn concurrent_refreshes_inside_the_grace_window_both_succeed() {
 }
 
 #[tokio::test]
+async fn the_grace_window_is_whole_even_late_in_a_second() {
+    let server = Server::start().await;
+    let b = server.raw();
+    let login = token_login(&b).await;
+    // Rotate 0.9 s into a second: the store keeps the rotation time in whole seconds.
+    let into_second = i64::from(portcullis::Clock::now(&server.clock).nanosecond());
+    server.clock.advance(time::Duration::nanoseconds((900_000_000 - into_second).rem_euclid(1_000_000_000)));
+    let rotated = refresh_with(&b, &login.refresh, &login.csrf).await;
+    let next = cookie_value(&rotated, "refresh_token_cookie").unwrap();
+    // 9.3 s later is inside the 10 s grace, although past the stored (truncated) time + 9 s.
+    server.clock.advance(time::Duration::milliseconds(9_300));
+    let twin = refresh_with(&b, &login.refresh, &login.csrf).await;
+    assert_eq!(twin.status(), 200, "inside the grace window");
+    assert_eq!(cookie_value(&twin, "refresh_token_cookie").unwrap(), next);
+    server.clock.advance(time::Duration::seconds(2));
+    problem(refresh_with(&b, &login.refresh, &login.csrf).await, 401, "refresh_reused").await;
+}
+
+#[tokio::test]
 async fn logout_revokes_the_family() {
     let server = Server::start().await;
     let b = server.raw();
