@@ -362,9 +362,33 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
+/// Which keys the file or the environment set, as opposed to those left at their defaults.
+#[derive(Debug, Clone)]
+pub struct Sources(Figment);
+
+impl Sources {
+    /// Where `key` (e.g. `store.url`) was set — `in FILE` or `by PORTCULLIS_STORE__URL` — or
+    /// `None` when it was not set and has its default.
+    pub fn origin_of(&self, key: &str) -> Option<String> {
+        let metadata = self.0.find_metadata(key)?;
+        Some(match &metadata.source {
+            Some(figment::Source::File(path)) => format!("in {}", path.display()),
+            _ if metadata.name.contains("environment") => {
+                format!("by PORTCULLIS_{}", key.replace('.', "__").to_ascii_uppercase())
+            }
+            _ => format!("by {}", metadata.name),
+        })
+    }
+}
+
 impl RawConfig {
     /// Reads `path` (when given) and overlays `PORTCULLIS_SECTION__KEY` variables.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_sources(path).map(|(raw, _)| raw)
+    }
+
+    /// [`load`](Self::load), also telling which keys were set and where.
+    pub fn load_with_sources(path: Option<&Path>) -> Result<(Self, Sources), ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = path {
             if !path.exists() {
@@ -373,7 +397,10 @@ impl RawConfig {
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("PORTCULLIS_").split("__").ignore(&["config"]));
-        figment.extract().map_err(|err| ConfigError { problems: err.into_iter().map(|e| e.to_string()).collect() })
+        let raw = figment
+            .extract()
+            .map_err(|err| ConfigError { problems: err.into_iter().map(|e| e.to_string()).collect() })?;
+        Ok((raw, Sources(figment)))
     }
 
     /// This configuration as TOML with every secret replaced by `[redacted]`.
