@@ -118,6 +118,9 @@ pub struct RawServer {
     pub max_connections: u32,
     /// Most connections open at once from one address (an IPv6 /64); trusted proxies excepted.
     pub max_connections_per_address: u32,
+    /// The address users open (`scheme://host[:port]`): what the CSRF origin check compares a
+    /// request's `Origin` with. Unset: derived from `Host` (and a trusted proxy's headers).
+    pub public_origin: Option<String>,
 }
 
 impl Default for RawServer {
@@ -131,6 +134,7 @@ impl Default for RawServer {
             keep_alive_timeout: "60s".into(),
             max_connections: 10_000,
             max_connections_per_address: 256,
+            public_origin: None,
         }
     }
 }
@@ -478,6 +482,10 @@ impl RawConfig {
         if self.cookie.name == self.csrf.cookie_name {
             p.push("csrf.cookie_name", "must differ from cookie.name");
         }
+        let public_origin = match &self.server.public_origin {
+            Some(origin) => p.check("server.public_origin", normalize_origin(origin)),
+            None => None,
+        };
         let mut allowed_origins = Vec::new();
         for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
             let key = format!("cors.allowed_origins[{i}]");
@@ -604,6 +612,7 @@ impl RawConfig {
             },
             csrf: CsrfConfig { require_token: self.csrf.require_token, rotate_on_logout: self.csrf.rotate_on_logout },
             allowed_origins,
+            public_origin,
             password: PasswordConfig {
                 memory_kib: pw.memory_kib,
                 iterations: pw.iterations,
@@ -842,20 +851,29 @@ fn is_cookie_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Normalizes `scheme://host[:port]`, refusing wildcards, paths and other schemes.
+/// Normalizes `scheme://host[:port]` as browsers send it in `Origin` (lowercase, no default
+/// port), refusing wildcards, paths and other schemes.
 fn normalize_origin(origin: &str) -> Result<String, String> {
     if origin.contains('*') {
         return Err("wildcards are not allowed: credentials are sent, so list each origin".into());
     }
     let lower = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .ok_or_else(|| format!("`{origin}` must start with http:// or https://"))?;
+    let (scheme, rest, default_port) = if let Some(rest) = lower.strip_prefix("https://") {
+        ("https", rest, ":443")
+    } else if let Some(rest) = lower.strip_prefix("http://") {
+        ("http", rest, ":80")
+    } else {
+        return Err(format!("`{origin}` must start with http:// or https://"));
+    };
+    let bad = || format!("`{origin}` must be scheme://host[:port] with no path");
     if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-        return Err(format!("`{origin}` must be scheme://host[:port] with no path"));
+        return Err(bad());
     }
-    Ok(lower)
+    let authority: http::uri::Authority = rest.parse().map_err(|_| bad())?;
+    if authority.host().is_empty() || (rest.len() > authority.host().len() && authority.port_u16().is_none()) {
+        return Err(bad());
+    }
+    Ok(format!("{scheme}://{}", rest.strip_suffix(default_port).unwrap_or(rest)))
 }
 
 fn decode_key(b64: &str) -> Result<Vec<u8>, String> {
@@ -931,6 +949,8 @@ pub struct Config {
     pub csrf: CsrfConfig,
     /// Normalized CORS origins.
     pub allowed_origins: Vec<String>,
+    /// `server.public_origin`, normalized: the origin the CSRF origin check expects.
+    pub public_origin: Option<String>,
     /// Password hashing and policy.
     pub password: PasswordConfig,
     /// `POST /api/register` enabled.
@@ -1054,6 +1074,12 @@ impl Config {
     pub fn defaults() -> Self {
         RawConfig::default().validate().unwrap_or_else(|e| unreachable!("the defaults are valid: {e}"))
     }
+
+    /// What the CSRF origin check accepts besides this site's own origin, and that origin if it
+    /// is configured.
+    pub fn origin_policy(&self) -> crate::csrf::OriginPolicy<'_> {
+        crate::csrf::OriginPolicy { allowed: &self.allowed_origins, public_origin: self.public_origin.as_deref() }
+    }
 }
 
 /// `scheme://user:password@host/...` with the password replaced by `[redacted]`.
@@ -1122,6 +1148,21 @@ mod tests {
             assert!(text.contains(key), "{key} missing from {text}");
         }
         assert_eq!(err.problems.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn origins_are_normalized_as_browsers_send_them() {
+        let mut raw = RawConfig::default();
+        raw.server.public_origin = Some("HTTP://App.Test:80/".into());
+        raw.cors.allowed_origins = vec!["https://app.example:443".into(), "http://app.example:8080".into()];
+        let c = raw.validate().expect("valid");
+        assert_eq!(c.public_origin.as_deref(), Some("http://app.test"));
+        assert_eq!(c.allowed_origins, ["https://app.example", "http://app.example:8080"]);
+        for bad in ["app.test", "http://app.test/path", "http://app.test:port", "http://:81", "http://app.test:"] {
+            raw.server.public_origin = Some(bad.into());
+            let text = raw.validate().expect_err(bad).to_string();
+            assert!(text.contains("server.public_origin"), "{bad}: {text}");
+        }
     }
 
     #[test]
