@@ -321,6 +321,15 @@ impl Default for RawAccounts {
 pub struct RawSpa {
     /// Directory holding the SPA's `index.html` and assets; the built-in SPA when unset.
     pub dir: Option<PathBuf>,
+    /// A Jinja template in `dir` rendered as the page instead of `index.html`, e.g.
+    /// `templates/index.html` (a Flask app's); it may call `csrf_token()` and `url_for('static', ...)`.
+    pub template: Option<PathBuf>,
+    /// With `template`: the folder in `dir` whose files are served (Flask's `static_folder`);
+    /// default `static`. Nothing else of `dir` is served.
+    pub static_dir: Option<PathBuf>,
+    /// With `template`: the URL path those files are served under (Flask's `static_url_path`);
+    /// default `/` + the folder's name, e.g. `/public`.
+    pub static_url: Option<String>,
 }
 
 /// `[log]`
@@ -552,11 +561,12 @@ impl RawConfig {
             Some(json) => p.check("secrets.jwt_keys", parse_key_file(json)),
             None => None,
         };
-        if let Some(dir) = &self.spa.dir {
+        if let Some(dir) = self.spa.dir.as_ref().filter(|_| self.spa.template.is_none()) {
             if !dir.join("index.html").is_file() {
-                p.push("spa.dir", &format!("{} has no index.html", dir.display()));
+                p.push("spa.dir", &format!("{} has no index.html (or set spa.template)", dir.display()));
             }
         }
+        let spa_template = crate::template::validate(&self.spa).map_err(|problems| p.0.extend(problems)).ok().flatten();
         let token = self.token.validate(&mut p);
         let limits = crate::limits::LimitsConfig::from_raw(&self.limits, &self.lockout, &self.proxy)
             .map_err(|problems| p.0.extend(problems))
@@ -634,6 +644,7 @@ impl RawConfig {
             },
             audit_retention: audit_retention.unwrap_or(zero),
             spa_dir: self.spa.dir.clone(),
+            spa_template,
             log_json,
             log_level: self.log.level.clone(),
             csrf_key,
@@ -963,6 +974,8 @@ pub struct Config {
     pub audit_retention: Duration,
     /// SPA directory, or the built-in SPA.
     pub spa_dir: Option<PathBuf>,
+    /// The page template and its static files (`spa.template`), instead of `index.html`.
+    pub spa_template: Option<crate::template::SpaTemplate>,
     /// Log as JSON lines.
     pub log_json: bool,
     /// Tracing filter.
