@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portcullis::account::{Role, User};
 use portcullis::admin::{Actor, NewAccount};
 use portcullis::config::RawConfig;
 use portcullis::password::Password;
 use portcullis::session::{ClientInfo, LoginMethod};
-use portcullis::account::{Role, User};
 use portcullis::{Config, Portcullis};
 use rand::seq::SliceRandom;
 

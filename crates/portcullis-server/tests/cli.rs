@@ -252,8 +252,7 @@ async fn demo_mode_takes_the_configured_address_and_refuses_a_configured_store()
 #[tokio::test]
 async fn logs_never_carry_passwords_tokens_or_cookies() {
     let mut cmd = demo(&["--bind", "127.0.0.1:0"]);
-    cmd
-        .env("PORTCULLIS_LOG__LEVEL", "debug")
+    cmd.env("PORTCULLIS_LOG__LEVEL", "debug")
         .env("PORTCULLIS_LOG__FORMAT", "json")
         .stderr(Stdio::piped())
         .stdout(Stdio::piped());

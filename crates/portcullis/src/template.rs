@@ -77,9 +77,9 @@ impl PageTemplate {
             }
         });
         env.add_function("csrf_token", |state: &State| -> Result<Value, minijinja::Error> {
-            let token = state.lookup(TOKEN).ok_or_else(|| {
-                minijinja::Error::new(ErrorKind::InvalidOperation, "csrf_token() has no token here")
-            })?;
+            let token = state
+                .lookup(TOKEN)
+                .ok_or_else(|| minijinja::Error::new(ErrorKind::InvalidOperation, "csrf_token() has no token here"))?;
             // A token is base64url: nothing in it needs escaping.
             Ok(Value::from_safe_string(token.to_string()))
         });
@@ -110,7 +110,12 @@ impl PageTemplate {
 
 /// Refuses a template that names something Portcullis does not provide, naming the first line
 /// that does.
-fn unknown_names(folder: &Path, name: &str, undeclared: &std::collections::HashSet<String>, source: &str) -> Result<(), String> {
+fn unknown_names(
+    folder: &Path,
+    name: &str,
+    undeclared: &std::collections::HashSet<String>,
+    source: &str,
+) -> Result<(), String> {
     let builtins = Environment::new();
     let known: BTreeSet<&str> = builtins.globals().map(|(n, _)| n).chain(PROVIDED).collect();
     let unknown: BTreeSet<&str> =
@@ -169,7 +174,8 @@ fn url_for(prefix: &str, state: &State, endpoint: &str, kwargs: &Kwargs) -> Resu
             "url_for('{endpoint}'): only the 'static' endpoint exists here (write other links as paths)"
         )));
     }
-    let filename: String = kwargs.get("filename").map_err(|_| invalid("url_for('static') needs filename='...'".into()))?;
+    let filename: String =
+        kwargs.get("filename").map_err(|_| invalid("url_for('static') needs filename='...'".into()))?;
     let mut url = format!("{prefix}/{}", utf8_percent_encode(filename.trim_start_matches('/'), PATH));
     // Query parameters are separated by `&`, which is `&amp;` in an HTML attribute.
     let amp = if matches!(state.auto_escape(), AutoEscape::Html) { "&amp;" } else { "&" };

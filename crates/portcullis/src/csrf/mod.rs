@@ -106,5 +106,4 @@ mod tests {
         assert!(!key.verify(&nonce, &t1[..t1.len() - 2]));
         assert!(!key.verify(&nonce, &"A".repeat(10_000)));
     }
-
 }

@@ -312,7 +312,8 @@ mod tests {
         assert_eq!(derived(&[("host", "APP.test:81"), ("origin", "http://app.test:81")]), Provenance::Trusted);
         assert_eq!(derived(&[("host", "[::1]:8000"), ("origin", "http://[::1]:8000")]), Provenance::Trusted);
         assert_eq!(derived(&[("host", "app.test:81"), ("origin", "http://other.test:81")]), Provenance::CrossSite);
-        for odd in ["http://app.test:", "http://app.test:x", "http://u@app.test", "http://app.test/", "ftp://app.test"] {
+        for odd in ["http://app.test:", "http://app.test:x", "http://u@app.test", "http://app.test/", "ftp://app.test"]
+        {
             assert_eq!(derived(&[host, ("origin", odd)]), Provenance::CrossSite, "{odd}");
         }
         assert_eq!(derived(&[("origin", "http://app.test")]), Provenance::CrossSite, "no Host at all");
@@ -375,7 +376,10 @@ mod tests {
         assert_eq!(derived(&[upstream, origin, proto_only]), Provenance::CrossSite);
         // Malformed quoting is ignored as a whole.
         let broken = ("forwarded", "host=\"app.test:8443");
-        assert_eq!(derived(&[("host", "app.test:8443"), ("origin", "http://app.test:8443"), broken]), Provenance::Trusted);
+        assert_eq!(
+            derived(&[("host", "app.test:8443"), ("origin", "http://app.test:8443"), broken]),
+            Provenance::Trusted
+        );
     }
 
     #[test]

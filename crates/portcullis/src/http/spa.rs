@@ -275,7 +275,9 @@ fn index(state: &AppState, req: &Request) -> Response<Body> {
         Ok(html) => html,
         // Checked at start, so only a template error on a path not taken then: a generic 500,
         // the template's own message in the log.
-        Err(e) => return ApiError::from(crate::Error::internal(format!("rendering the page template: {e}"))).into_response(),
+        Err(e) => {
+            return ApiError::from(crate::Error::internal(format!("rendering the page template: {e}"))).into_response()
+        }
     };
     let mut response = (
         [

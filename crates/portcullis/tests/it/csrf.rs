@@ -116,7 +116,8 @@ async fn behind_a_proxy_that_drops_the_port_the_port_must_be_forwarded() {
     let mut b = behind.browser();
     b.fetch_csrf().await;
     let dropped = ("Host", "app.test");
-    let body = problem(b.post_with("/api/login", login.clone(), headers(&[dropped, page])).await, 400, "csrf_failed").await;
+    let body =
+        problem(b.post_with("/api/login", login.clone(), headers(&[dropped, page])).await, 400, "csrf_failed").await;
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("Host header names no port, which means port 80"), "{detail}");
     assert!(detail.contains("server.public_origin"), "{detail}");
@@ -152,7 +153,9 @@ async fn a_public_origin_is_the_origin_the_check_expects() {
     let server = Server::with(|raw| raw.server.public_origin = Some("http://App.Test:81".into())).await;
     let mut b = server.browser();
     b.fetch_csrf().await;
-    let res = b.post_with("/api/login", login.clone(), headers(&[("Host", "app.test"), ("Origin", "http://app.test:81")])).await;
+    let res = b
+        .post_with("/api/login", login.clone(), headers(&[("Host", "app.test"), ("Origin", "http://app.test:81")]))
+        .await;
     assert_eq!(res.status(), 200);
     // The address the server happens to be reached at is not that origin, nor is another port.
     for other in [server.url.as_str(), "http://app.test", "https://app.test:81"] {
