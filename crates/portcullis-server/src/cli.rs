@@ -24,7 +24,9 @@ pub enum Command {
         /// Listen on this address instead of server.bind.
         #[arg(long)]
         bind: Option<SocketAddr>,
-        /// Demo mode: temporary database, ephemeral secrets, user test/test, 127.0.0.1:8000.
+        /// Demo mode: a temporary database (deleted at exit) with the user test/test; secrets
+        /// not configured are ephemeral. Refused when store.url or server.data_dir is set.
+        /// Listens on --bind, else server.bind (default 127.0.0.1:8000).
         #[arg(long)]
         demo: bool,
     },

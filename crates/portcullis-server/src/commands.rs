@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use portcullis::audit::{Event, Subject};
-use portcullis::config::RawConfig;
+use portcullis::config::{RawConfig, Sources};
 use portcullis::password::Password;
 use portcullis::secrets::Origin;
 use portcullis::store::Backend;
@@ -69,21 +69,16 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bool) -> Result<()> {
-    let (_, mut config) = load(path)?;
+    let (raw, sources) = RawConfig::load_with_sources(path)?;
+    let mut config = raw.validate()?;
     init_logging(&config);
-    let demo_dir = if demo {
-        let dir = tempfile::Builder::new().prefix("portcullis-demo-").tempdir()?;
-        config.data_dir = dir.path().to_path_buf();
-        config.store_url = format!("sqlite://{}", dir.path().join("demo.db").display());
-        Some(dir)
-    } else {
-        None
-    };
-    if demo {
-        config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 8000));
-    }
+    let demo_dir = if demo { Some(demo_store(&mut config, &sources)?) } else { None };
+    // The command line wins over the file and the environment.
     if let Some(bind) = bind {
         config.bind = bind;
+    }
+    if demo && !config.bind.ip().is_loopback() {
+        tracing::warn!(bind = %config.bind, "demo mode on a non-loopback address: anyone who reaches it can log in as test / test");
     }
     if !config.cookie.secure && !config.bind.ip().is_loopback() {
         tracing::warn!(bind = %config.bind, "cookie.secure is off on a non-loopback address: serve over HTTPS and turn it on");
@@ -101,7 +96,7 @@ async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bo
         }
     }
     let secrets = if demo {
-        Secrets::ephemeral()
+        Secrets::configured_or_ephemeral(&config)
     } else {
         let secrets = Secrets::load_or_generate(&config)?;
         let dir = config.data_dir.display();
@@ -126,6 +121,12 @@ async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bo
     // A closed stdout (a supervisor that stopped reading) must not stop the server.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Portcullis listening on http://{addr}");
+    let store = portcullis::config::redact_url_password(&config.store_url);
+    let kept = if demo { " (temporary, deleted at exit)" } else { "" };
+    let _ = writeln!(out, "Store: {store}{kept}");
+    if let Some(redis) = &config.redis_url {
+        let _ = writeln!(out, "Redis: {}", portcullis::config::redact_url_password(redis));
+    }
     if demo {
         let _ = writeln!(out, "Demo mode: temporary database, ephemeral secrets; log in as test / test");
     }
@@ -135,6 +136,25 @@ async fn serve(path: Option<&Path>, bind: Option<std::net::SocketAddr>, demo: bo
     portcullis::http::serve_with(listener, auth.router(), auth.connections().clone(), shutdown_signal()).await?;
     drop(demo_dir);
     Ok(())
+}
+
+/// `--demo`: a temporary database of its own, deleted at exit; every other setting (the
+/// address, secrets, limits, ...) as the file and the environment give it.
+fn demo_store(config: &mut Config, sources: &Sources) -> Result<tempfile::TempDir> {
+    // The demo creates the account test / test: in a store that outlives the demo, that would be
+    // a well-known password left in a real database. So a configured store is refused, not used.
+    for key in ["store.url", "server.data_dir"] {
+        if let Some(origin) = sources.origin_of(key) {
+            bail!(
+                "{key} is set ({origin}), but --demo runs on a temporary database of its own and creates the \
+                 account test / test, which must not land in a store that is kept: drop --demo, or unset {key}"
+            );
+        }
+    }
+    let dir = tempfile::Builder::new().prefix("portcullis-demo-").tempdir()?;
+    config.data_dir = dir.path().to_path_buf();
+    config.store_url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    Ok(dir)
 }
 
 /// The soft open-file limit, where the system tells it (Linux `/proc/self/limits`).

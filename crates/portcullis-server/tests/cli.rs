@@ -169,27 +169,90 @@ async fn users_are_managed_and_secrets_persist_across_restarts() {
     assert_eq!(login(&server.url, "alice", "first password").await.2, 401);
 }
 
+/// `serve --demo` with nothing configured but the log level: it brings its own database.
+fn demo(extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.env_remove("PORTCULLIS_CONFIG").env("PORTCULLIS_LOG__LEVEL", "warn").args(["serve", "--demo"]).args(extra);
+    cmd
+}
+
+/// The first two lines `serve --demo` prints: its URL, and the temporary database it uses.
+fn demo_banner(child: &mut Child) -> (String, std::path::PathBuf) {
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let url = first.trim().strip_prefix("Portcullis listening on ").unwrap_or_else(|| panic!("{first:?}"));
+    let db = second.trim().strip_prefix("Store: sqlite://").unwrap_or_else(|| panic!("second line: {second:?}"));
+    let db = db.strip_suffix(" (temporary, deleted at exit)").unwrap_or_else(|| panic!("{second:?}"));
+    (url.to_owned(), db.into())
+}
+
 #[tokio::test]
 async fn demo_mode_serves_the_seed_user() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve({
-        let mut c = portcullis(dir.path());
-        c.args(["serve", "--demo", "--bind", "127.0.0.1:0"]);
-        c
-    });
+    let mut child = demo(&["--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let (url, db) = demo_banner(&mut child);
+    let server = Running { child, url };
+    assert!(db.is_file(), "{db:?}");
     let (http, _, status) = login(&server.url, "test", "test").await;
     assert_eq!(status, 200);
     let data = http.get(format!("{}/api/data", server.url)).send().await.unwrap();
     assert_eq!(data.text().await.unwrap(), "{\"username\":\"test\"}\n");
-    assert!(!dir.path().join("csrf.key").exists(), "demo secrets are ephemeral");
+    let folder = db.parent().unwrap().to_path_buf();
+    assert!(!folder.join("csrf.key").exists(), "demo secrets are ephemeral");
+    drop(server);
+    // Killed, it cannot clean up; a stopped one does (SIGTERM) — see the next test.
+    let _ = std::fs::remove_dir_all(folder);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn demo_mode_takes_the_configured_address_and_refuses_a_configured_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portcullis.toml");
+
+    // server.bind from the file wins over the demo's 127.0.0.1:8000 ...
+    std::fs::write(&file, "[server]\nbind = \"127.0.0.1:0\"\n").unwrap();
+    let mut child = demo(&[]).arg("--config").arg(&file).stdout(Stdio::piped()).spawn().unwrap();
+    let (url, db) = demo_banner(&mut child);
+    assert!(!url.ends_with(":8000"), "{url}");
+    let (_, _, status) = login(&url, "test", "test").await;
+    assert_eq!(status, 200);
+    // The temporary database is deleted when the server stops.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+    assert!(!db.exists() && !db.parent().unwrap().exists(), "{db:?} is left");
+
+    // ... and --bind wins over the file: the file's address is taken, so only --bind can work.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std::fs::write(&file, format!("[server]\nbind = \"{}\"\n", taken.local_addr().unwrap())).unwrap();
+    let server = serve({
+        let mut c = demo(&["--bind", "127.0.0.1:0"]);
+        c.arg("--config").arg(&file);
+        c
+    });
+    assert_eq!(login(&server.url, "test", "test").await.2, 200);
+    drop(server);
+
+    // A store named in the file or the environment is refused with the key and where it was set,
+    // never replaced by the demo's (nor used: the demo's account test / test must not land in it).
+    std::fs::write(&file, "[store]\nurl = \"postgres://app@db.internal/auth\"\n").unwrap();
+    let refused = demo(&["--bind", "127.0.0.1:0"]).arg("--config").arg(&file).output().unwrap();
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    assert!(err.contains("store.url is set (in ") && err.contains("portcullis.toml)"), "{err}");
+    let refused = demo(&["--bind", "127.0.0.1:0"]).env("PORTCULLIS_SERVER__DATA_DIR", dir.path()).output().unwrap();
+    assert!(!refused.status.success());
+    let err = text(&refused.stderr);
+    assert!(err.contains("server.data_dir is set (by PORTCULLIS_SERVER__DATA_DIR)"), "{err}");
+    assert!(!dir.path().join("portcullis.db").exists(), "nothing was created in the refused folder");
 }
 
 #[tokio::test]
 async fn logs_never_carry_passwords_tokens_or_cookies() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = portcullis(dir.path());
-    cmd.args(["serve", "--demo", "--bind", "127.0.0.1:0"])
-        .env("PORTCULLIS_LOG__LEVEL", "debug")
+    let mut cmd = demo(&["--bind", "127.0.0.1:0"]);
+    cmd.env("PORTCULLIS_LOG__LEVEL", "debug")
         .env("PORTCULLIS_LOG__FORMAT", "json")
         .stderr(Stdio::piped())
         .stdout(Stdio::piped());

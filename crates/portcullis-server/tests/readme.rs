@@ -18,10 +18,10 @@ fn the_readme_walkthrough_works_as_written() {
     if Command::new("curl").arg("--version").output().is_err() {
         panic!("curl is needed for the README walk-through test");
     }
-    let dir = tempfile::tempdir().unwrap();
+    // `--demo` brings its own temporary database: no data directory is configured.
     let mut server = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
-        .env("PORTCULLIS_SERVER__DATA_DIR", dir.path())
+        .env_remove("PORTCULLIS_SERVER__DATA_DIR")
         .env("PORTCULLIS_LOG__LEVEL", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -118,6 +118,9 @@ pub struct RawServer {
     pub max_connections: u32,
     /// Most connections open at once from one address (an IPv6 /64); trusted proxies excepted.
     pub max_connections_per_address: u32,
+    /// The address users open (`scheme://host[:port]`): what the CSRF origin check compares a
+    /// request's `Origin` with. Unset: derived from `Host` (and a trusted proxy's headers).
+    pub public_origin: Option<String>,
 }
 
 impl Default for RawServer {
@@ -131,6 +134,7 @@ impl Default for RawServer {
             keep_alive_timeout: "60s".into(),
             max_connections: 10_000,
             max_connections_per_address: 256,
+            public_origin: None,
         }
     }
 }
@@ -317,6 +321,15 @@ impl Default for RawAccounts {
 pub struct RawSpa {
     /// Directory holding the SPA's `index.html` and assets; the built-in SPA when unset.
     pub dir: Option<PathBuf>,
+    /// A Jinja template in `dir` rendered as the page instead of `index.html`, e.g.
+    /// `templates/index.html` (a Flask app's); it may call `csrf_token()` and `url_for('static', ...)`.
+    pub template: Option<PathBuf>,
+    /// With `template`: the folder in `dir` whose files are served (Flask's `static_folder`);
+    /// default `static`. Nothing else of `dir` is served.
+    pub static_dir: Option<PathBuf>,
+    /// With `template`: the URL path those files are served under (Flask's `static_url_path`);
+    /// default `/` + the folder's name, e.g. `/public`.
+    pub static_url: Option<String>,
 }
 
 /// `[log]`
@@ -362,9 +375,33 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
+/// Which keys the file or the environment set, as opposed to those left at their defaults.
+#[derive(Debug, Clone)]
+pub struct Sources(Figment);
+
+impl Sources {
+    /// Where `key` (e.g. `store.url`) was set — `in FILE` or `by PORTCULLIS_STORE__URL` — or
+    /// `None` when it was not set and has its default.
+    pub fn origin_of(&self, key: &str) -> Option<String> {
+        let metadata = self.0.find_metadata(key)?;
+        Some(match &metadata.source {
+            Some(figment::Source::File(path)) => format!("in {}", path.display()),
+            _ if metadata.name.contains("environment") => {
+                format!("by PORTCULLIS_{}", key.replace('.', "__").to_ascii_uppercase())
+            }
+            _ => format!("by {}", metadata.name),
+        })
+    }
+}
+
 impl RawConfig {
     /// Reads `path` (when given) and overlays `PORTCULLIS_SECTION__KEY` variables.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_sources(path).map(|(raw, _)| raw)
+    }
+
+    /// [`load`](Self::load), also telling which keys were set and where.
+    pub fn load_with_sources(path: Option<&Path>) -> Result<(Self, Sources), ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = path {
             if !path.exists() {
@@ -373,7 +410,10 @@ impl RawConfig {
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("PORTCULLIS_").split("__").ignore(&["config"]));
-        figment.extract().map_err(|err| ConfigError { problems: err.into_iter().map(|e| e.to_string()).collect() })
+        let raw = figment
+            .extract()
+            .map_err(|err| ConfigError { problems: err.into_iter().map(|e| e.to_string()).collect() })?;
+        Ok((raw, Sources(figment)))
     }
 
     /// This configuration as TOML with every secret replaced by `[redacted]`.
@@ -451,6 +491,10 @@ impl RawConfig {
         if self.cookie.name == self.csrf.cookie_name {
             p.push("csrf.cookie_name", "must differ from cookie.name");
         }
+        let public_origin = match &self.server.public_origin {
+            Some(origin) => p.check("server.public_origin", normalize_origin(origin)),
+            None => None,
+        };
         let mut allowed_origins = Vec::new();
         for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
             let key = format!("cors.allowed_origins[{i}]");
@@ -517,11 +561,12 @@ impl RawConfig {
             Some(json) => p.check("secrets.jwt_keys", parse_key_file(json)),
             None => None,
         };
-        if let Some(dir) = &self.spa.dir {
+        if let Some(dir) = self.spa.dir.as_ref().filter(|_| self.spa.template.is_none()) {
             if !dir.join("index.html").is_file() {
-                p.push("spa.dir", &format!("{} has no index.html", dir.display()));
+                p.push("spa.dir", &format!("{} has no index.html (or set spa.template)", dir.display()));
             }
         }
+        let spa_template = crate::template::validate(&self.spa).map_err(|problems| p.0.extend(problems)).ok().flatten();
         let token = self.token.validate(&mut p);
         let limits = crate::limits::LimitsConfig::from_raw(&self.limits, &self.lockout, &self.proxy)
             .map_err(|problems| p.0.extend(problems))
@@ -577,6 +622,7 @@ impl RawConfig {
             },
             csrf: CsrfConfig { require_token: self.csrf.require_token, rotate_on_logout: self.csrf.rotate_on_logout },
             allowed_origins,
+            public_origin,
             password: PasswordConfig {
                 memory_kib: pw.memory_kib,
                 iterations: pw.iterations,
@@ -598,6 +644,7 @@ impl RawConfig {
             },
             audit_retention: audit_retention.unwrap_or(zero),
             spa_dir: self.spa.dir.clone(),
+            spa_template,
             log_json,
             log_level: self.log.level.clone(),
             csrf_key,
@@ -815,20 +862,29 @@ fn is_cookie_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Normalizes `scheme://host[:port]`, refusing wildcards, paths and other schemes.
+/// Normalizes `scheme://host[:port]` as browsers send it in `Origin` (lowercase, no default
+/// port), refusing wildcards, paths and other schemes.
 fn normalize_origin(origin: &str) -> Result<String, String> {
     if origin.contains('*') {
         return Err("wildcards are not allowed: credentials are sent, so list each origin".into());
     }
     let lower = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-        .ok_or_else(|| format!("`{origin}` must start with http:// or https://"))?;
+    let (scheme, rest, default_port) = if let Some(rest) = lower.strip_prefix("https://") {
+        ("https", rest, ":443")
+    } else if let Some(rest) = lower.strip_prefix("http://") {
+        ("http", rest, ":80")
+    } else {
+        return Err(format!("`{origin}` must start with http:// or https://"));
+    };
+    let bad = || format!("`{origin}` must be scheme://host[:port] with no path");
     if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-        return Err(format!("`{origin}` must be scheme://host[:port] with no path"));
+        return Err(bad());
     }
-    Ok(lower)
+    let authority: http::uri::Authority = rest.parse().map_err(|_| bad())?;
+    if authority.host().is_empty() || (rest.len() > authority.host().len() && authority.port_u16().is_none()) {
+        return Err(bad());
+    }
+    Ok(format!("{scheme}://{}", rest.strip_suffix(default_port).unwrap_or(rest)))
 }
 
 fn decode_key(b64: &str) -> Result<Vec<u8>, String> {
@@ -904,6 +960,8 @@ pub struct Config {
     pub csrf: CsrfConfig,
     /// Normalized CORS origins.
     pub allowed_origins: Vec<String>,
+    /// `server.public_origin`, normalized: the origin the CSRF origin check expects.
+    pub public_origin: Option<String>,
     /// Password hashing and policy.
     pub password: PasswordConfig,
     /// `POST /api/register` enabled.
@@ -916,6 +974,8 @@ pub struct Config {
     pub audit_retention: Duration,
     /// SPA directory, or the built-in SPA.
     pub spa_dir: Option<PathBuf>,
+    /// The page template and its static files (`spa.template`), instead of `index.html`.
+    pub spa_template: Option<crate::template::SpaTemplate>,
     /// Log as JSON lines.
     pub log_json: bool,
     /// Tracing filter.
@@ -1027,6 +1087,12 @@ impl Config {
     pub fn defaults() -> Self {
         RawConfig::default().validate().unwrap_or_else(|e| unreachable!("the defaults are valid: {e}"))
     }
+
+    /// What the CSRF origin check accepts besides this site's own origin, and that origin if it
+    /// is configured.
+    pub fn origin_policy(&self) -> crate::csrf::OriginPolicy<'_> {
+        crate::csrf::OriginPolicy { allowed: &self.allowed_origins, public_origin: self.public_origin.as_deref() }
+    }
 }
 
 /// `scheme://user:password@host/...` with the password replaced by `[redacted]`.
@@ -1095,6 +1161,21 @@ mod tests {
             assert!(text.contains(key), "{key} missing from {text}");
         }
         assert_eq!(err.problems.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn origins_are_normalized_as_browsers_send_them() {
+        let mut raw = RawConfig::default();
+        raw.server.public_origin = Some("HTTP://App.Test:80/".into());
+        raw.cors.allowed_origins = vec!["https://app.example:443".into(), "http://app.example:8080".into()];
+        let c = raw.validate().expect("valid");
+        assert_eq!(c.public_origin.as_deref(), Some("http://app.test"));
+        assert_eq!(c.allowed_origins, ["https://app.example", "http://app.example:8080"]);
+        for bad in ["app.test", "http://app.test/path", "http://app.test:port", "http://:81", "http://app.test:"] {
+            raw.server.public_origin = Some(bad.into());
+            let text = raw.validate().expect_err(bad).to_string();
+            assert!(text.contains("server.public_origin"), "{bad}: {text}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! | [`import`] | importing users with their existing password hashes |
 //! | [`migrate`] | copying a whole store into another, verified (`portcullis store migrate`) |
 //! | [`redirect`] | return-to (`next`) paths limited to this site |
+//! | [`template`] | the SPA's page as a Jinja template (a Flask app's `templates/index.html`), parsed once |
 //! | [`store`] | one object-safe trait per stored capability, [`store::Stores`]; SQLite and Postgres share one SQL implementation; the conformance kit (`testkit` feature) |
 //! | [`signal`] | changes made by another process (the CLI) reaching running servers within a second |
 //! | [`cluster`] | what instances share through Redis (limits, revocations); dependency health |
@@ -68,6 +69,7 @@ pub mod secrets;
 pub mod session;
 pub mod signal;
 pub mod store;
+pub mod template;
 pub mod token;
 pub mod username;
 
@@ -145,11 +147,12 @@ impl Builder {
         let hasher = tokio::task::spawn_blocking(move || PasswordHasherPool::new(&password_config))
             .await
             .map_err(|e| Error::internal(format!("hash pool start-up: {e}")))??;
-        let spa = match &config.spa_dir {
-            Some(dir) => {
+        let spa = match (&config.spa_dir, &config.spa_template) {
+            (_, Some(template)) => Spa::from_template(template),
+            (Some(dir), None) => {
                 Spa::from_dir(dir).map_err(|e| Error::internal(format!("reading {}/index.html: {e}", dir.display())))?
             }
-            None => Spa::builtin(),
+            (None, None) => Spa::builtin(),
         };
         let mut sessions = SessionManager::new(
             stores.clone(),

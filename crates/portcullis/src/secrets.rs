@@ -57,6 +57,18 @@ impl Secrets {
         }
     }
 
+    /// The configured secrets, with fresh in-memory ones for the rest (demo mode): nothing is
+    /// read from or written to the data directory.
+    pub fn configured_or_ephemeral(config: &Config) -> Self {
+        let fresh = Self::ephemeral_with(config.token.algorithm);
+        Self {
+            csrf_key: config.csrf_key.clone().map_or(fresh.csrf_key, CsrfKey::new),
+            csrf_origin: if config.csrf_key.is_some() { Origin::Configured } else { Origin::Ephemeral },
+            jwt_keys: config.jwt_keys.clone().unwrap_or(fresh.jwt_keys),
+            refresh_key: config.refresh_key.clone().unwrap_or(fresh.refresh_key),
+        }
+    }
+
     /// The configured secrets, else those in the data directory, generating missing ones.
     pub fn load_or_generate(config: &Config) -> Result<Self> {
         let (csrf_key, csrf_origin) = match &config.csrf_key {

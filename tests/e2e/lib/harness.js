@@ -21,6 +21,8 @@ export const E2E_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url))
 export const REPO = path.resolve(E2E_DIR, "../..");
 export const PAGES = path.join(E2E_DIR, "pages");
 export const DEPLOY_NGINX = path.join(REPO, "deploy/nginx");
+/** nginx files of other projects that the suite runs as they are (placeholders aside). */
+export const E2E_NGINX = path.join(E2E_DIR, "nginx");
 export const SCREENSHOTS = path.join(REPO, "docs/img");
 
 const TARGET = process.env.CARGO_TARGET_DIR || "/var/cache/portcullis-target";
@@ -189,16 +191,21 @@ export const staticSite = (port, root) => `
 
 /** The file `name` of deploy/nginx with its placeholders replaced; every one given must occur. */
 export function renderDeployConf(name, vars) {
-  const file = path.join(DEPLOY_NGINX, name);
+  return renderConf(path.join(DEPLOY_NGINX, name), vars);
+}
+
+/** An nginx file with its placeholders (the ones of deploy/nginx) replaced, as renderDeployConf. */
+export function renderConf(file, vars) {
+  const name = path.relative(REPO, file);
   let text = readFileSync(file, "utf8");
   for (const [key, val] of Object.entries(vars)) {
     if (!PLACEHOLDERS.includes(key)) throw new Error(`unknown placeholder ${key}`);
     const re = new RegExp(`\\b${key}\\b`, "g");
-    if (!re.test(text)) throw new Error(`deploy/nginx/${name} has no placeholder ${key} any more`);
+    if (!re.test(text)) throw new Error(`${name} has no placeholder ${key} any more`);
     text = text.replace(re, String(val));
   }
   const left = PLACEHOLDERS.filter((p) => new RegExp(`\\b${p}\\b`).test(text));
-  if (left.length) throw new Error(`deploy/nginx/${name}: placeholders left unfilled: ${left.join(", ")}`);
+  if (left.length) throw new Error(`${name}: placeholders left unfilled: ${left.join(", ")}`);
   return text;
 }
 

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::{cookies, AppState};
 
 use crate::config::{Protection, TokenLocation};
-use crate::csrf::{provenance, Provenance};
+use crate::csrf::{provenance, refusal_detail, Provenance};
 use crate::error::{Error, ErrorKind};
 use crate::session::protection;
 use crate::session::{ClientInfo, LiveSession, SessionSecret};
@@ -137,9 +137,7 @@ pub(crate) fn client_info(parts: &Parts, state: &AppState) -> ClientInfo {
 /// The CSRF check for unsafe methods: origin first (refused even with a valid token), then the
 /// token from `X-CSRFToken` / `X-CSRF-Token` or the `csrf_token` form field.
 pub fn check_csrf(state: &AppState, headers: &HeaderMap, form_token: Option<&str>) -> Result<(), Error> {
-    if provenance(headers, &state.config.allowed_origins) == Provenance::CrossSite {
-        return Err(Error::new(ErrorKind::CsrfFailed, "cross-site request refused"));
-    }
+    check_origin(state, headers)?;
     if !state.config.csrf.require_token {
         return Ok(());
     }
@@ -222,8 +220,9 @@ pub(crate) fn check_double_submit(headers: &HeaderMap, cookie: &str, expected: &
 
 /// Refuses requests a browser marks as cross-site from an origin not allowed.
 pub(crate) fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
-    if provenance(headers, &state.config.allowed_origins) == Provenance::CrossSite {
-        return Err(Error::new(ErrorKind::CsrfFailed, "cross-site request refused"));
+    let policy = state.config.origin_policy();
+    if provenance(headers, &policy) == Provenance::CrossSite {
+        return Err(Error::new(ErrorKind::CsrfFailed, refusal_detail(headers, &policy)));
     }
     Ok(())
 }

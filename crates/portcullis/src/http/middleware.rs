@@ -37,10 +37,11 @@ fn new_request_id() -> HeaderValue {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                    connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// `X-Forwarded-Proto` is believed only from a trusted proxy (`proxy.trusted`): from anyone else
-/// it is dropped here, so later checks (the CSRF origin check) can take it as the proxy's word.
-fn distrust_forwarded_proto(state: &AppState, req: &mut Request) {
-    if !req.headers().contains_key(crate::csrf::FORWARDED_PROTO) {
+/// A proxy's description of the request (`Forwarded`, `X-Forwarded-Proto`, `-Host`, `-Port`) is
+/// believed only from a trusted proxy (`proxy.trusted`): from anyone else it is dropped here, so
+/// later checks (the CSRF origin check) can take what is left as the proxy's word.
+fn distrust_forwarded(state: &AppState, req: &mut Request) {
+    if !crate::csrf::PROXY_HEADERS.iter().any(|name| req.headers().contains_key(*name)) {
         return;
     }
     let trusted = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().is_some_and(|peer| {
@@ -48,7 +49,9 @@ fn distrust_forwarded_proto(state: &AppState, req: &mut Request) {
         state.config.limits.trusted_proxies.iter().any(|range| range.contains(ip))
     });
     if !trusted {
-        req.headers_mut().remove(crate::csrf::FORWARDED_PROTO);
+        for name in crate::csrf::PROXY_HEADERS {
+            req.headers_mut().remove(name);
+        }
     }
 }
 
@@ -61,7 +64,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         _ => new_request_id(),
     };
     req.extensions_mut().insert(RequestId(id.clone()));
-    distrust_forwarded_proto(&state, &mut req);
+    distrust_forwarded(&state, &mut req);
     let logged = tracing::enabled!(target: "portcullis::http", tracing::Level::INFO)
         .then(|| (req.method().clone(), req.uri().path().to_owned()));
     let (req, restored) = super::remember_layer::before(&state, req).await;

@@ -7,6 +7,10 @@
 //! Hidden entries (any path segment starting with `.`) are never served, and a file of
 //! `spa.dir` is served only if its real path, symlinks resolved, lies inside the folder's.
 //!
+//! With `spa.template` (a Flask app's `templates/index.html`), the page is that Jinja template
+//! rendered per request ([`crate::template`]), and only `spa.static_dir` is served, under
+//! `spa.static_url` — as Flask serves its `static_folder` — never the rest of `spa.dir`.
+//!
 //! The SPA is `spa.dir` when configured, else the built-in one: the Svelte app of `web/`
 //! (log in, register, "who am I", sessions, password, and admin pages for the `admin` role),
 //! whose build output `web/dist` is embedded in the crate at compile time — running the
@@ -15,6 +19,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -23,9 +28,10 @@ use axum::response::IntoResponse;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use super::error::problem;
+use super::error::{problem, ApiError};
 use super::extract::issue_csrf;
 use super::AppState;
+use crate::template::{PageTemplate, SpaTemplate};
 
 /// The built-in SPA: `web/dist`, built by `web/build.sh` and committed.
 #[derive(rust_embed::Embed)]
@@ -46,10 +52,20 @@ const HOUR: &str = "public, max-age=3600";
 /// The SPA being served.
 #[derive(Debug, Clone)]
 pub struct Spa {
-    /// `spa.dir`, or `None` for the built-in SPA.
+    /// The folder of its files (`spa.dir` or `spa.static_dir`), or `None` for the built-in SPA.
     root: Option<PathBuf>,
-    before: String,
-    after: String,
+    /// The URL path its files are under: `""` (the site's root) or e.g. `/public`.
+    prefix: String,
+    page: Page,
+}
+
+/// The page served at `/` and as the fallback.
+#[derive(Debug, Clone)]
+enum Page {
+    /// A plain `index.html`, split around the token.
+    Fixed { before: String, after: String },
+    /// A Jinja template.
+    Template(Arc<PageTemplate>),
 }
 
 impl Spa {
@@ -57,22 +73,51 @@ impl Spa {
     pub fn builtin() -> Self {
         let index = BuiltIn::get("index.html").map(|file| String::from_utf8_lossy(&file.data).into_owned());
         let (before, after) = split_index(index.as_deref().unwrap_or(MISSING_INDEX));
-        Self { root: None, before, after }
+        Self { root: None, prefix: String::new(), page: Page::Fixed { before, after } }
     }
 
     /// The SPA in `dir` (its `index.html` is read once, now).
     pub fn from_dir(dir: &Path) -> std::io::Result<Self> {
         let index = std::fs::read_to_string(dir.join("index.html"))?;
+        if index.contains("url_for(") {
+            tracing::warn!(
+                dir = %dir.display(),
+                "index.html calls url_for(), which is served as it is: to render it as a Flask template, set spa.template"
+            );
+        }
         let (before, after) = split_index(&index);
-        Ok(Self { root: Some(dir.to_path_buf()), before, after })
+        Ok(Self { root: Some(dir.to_path_buf()), prefix: String::new(), page: Page::Fixed { before, after } })
     }
 
-    fn render(&self, token: &str) -> String {
-        let mut html = String::with_capacity(self.before.len() + token.len() + self.after.len());
-        html.push_str(&self.before);
-        html.push_str(token);
-        html.push_str(&self.after);
-        html
+    /// A page template with its static folder.
+    pub fn from_template(template: &SpaTemplate) -> Self {
+        Self {
+            root: Some(template.static_dir.clone()),
+            prefix: template.static_url.clone(),
+            page: Page::Template(Arc::clone(&template.page)),
+        }
+    }
+
+    fn render(&self, token: &str) -> Result<String, String> {
+        match &self.page {
+            Page::Fixed { before, after } => {
+                let mut html = String::with_capacity(before.len() + token.len() + after.len());
+                html.push_str(before);
+                html.push_str(token);
+                html.push_str(after);
+                Ok(html)
+            }
+            Page::Template(template) => template.render(token),
+        }
+    }
+
+    /// The path of a file below [`Self::prefix`], or `None` for a path outside it.
+    fn file_path<'p>(&self, path: &'p str) -> Option<&'p str> {
+        let rest = path.strip_prefix(self.prefix.as_str())?;
+        if self.prefix.is_empty() {
+            return Some(rest.trim_start_matches('/'));
+        }
+        rest.strip_prefix('/')
     }
 }
 
@@ -121,7 +166,8 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body
     if path == "/" || path == "/index.html" {
         return index(&state, &req);
     }
-    let relative = path.trim_start_matches('/');
+    let under_prefix = state.spa.file_path(&path);
+    let relative = under_prefix.unwrap_or_else(|| path.trim_start_matches('/'));
     // Hidden files (`.env`, `.git/config`, `.htpasswd`) hold secrets, not the app: never served,
     // and not answered with the page either, so a scan sees the same 404 as for a missing file.
     // `..` and `.` start with a dot too, so no path climbs out of the folder.
@@ -130,7 +176,7 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body
     }
     // Only plain relative segments reach the files: no absolute paths, no backslashes.
     let safe = relative.split('/').all(|seg| !seg.is_empty() && !seg.contains('\\'));
-    if safe {
+    if safe && under_prefix.is_some() {
         match &state.spa.root {
             None => {
                 if let Some(response) = builtin_file(relative) {
@@ -151,6 +197,10 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response<Body
                 Lookup::Absent => {}
             },
         }
+    }
+    // Below a static URL (`/public/...`) there are files only, as in Flask: no page.
+    if under_prefix.is_some() && !state.spa.prefix.is_empty() {
+        return not_found();
     }
     if relative.rsplit('/').next().is_some_and(|n| n.contains('.')) {
         return not_found();
@@ -221,7 +271,14 @@ fn builtin_file(relative: &str) -> Option<Response<Body>> {
 
 fn index(state: &AppState, req: &Request) -> Response<Body> {
     let (token, set_cookie) = issue_csrf(state, req.headers());
-    let html = state.spa.render(&token);
+    let html = match state.spa.render(&token) {
+        Ok(html) => html,
+        // Checked at start, so only a template error on a path not taken then: a generic 500,
+        // the template's own message in the log.
+        Err(e) => {
+            return ApiError::from(crate::Error::internal(format!("rendering the page template: {e}"))).into_response()
+        }
+    };
     let mut response = (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),

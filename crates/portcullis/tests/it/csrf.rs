@@ -105,6 +105,69 @@ async fn a_trusted_proxys_scheme_must_match_the_origin() {
     assert_eq!(res.status(), 200);
 }
 
+/// A trusted proxy that drops the port (nginx `proxy_set_header Host $host`) in front of a page
+/// at `http://app.test:81`: the port it dropped must come back from somewhere before the login
+/// passes, and nothing but a trusted proxy may say where.
+#[tokio::test]
+async fn behind_a_proxy_that_drops_the_port_the_port_must_be_forwarded() {
+    let login = json!({"username": "test", "password": "test"});
+    let page = ("Origin", "http://app.test:81");
+    let behind = Server::with(|raw| raw.proxy.trusted = vec!["127.0.0.1/32".into()]).await;
+    let mut b = behind.browser();
+    b.fetch_csrf().await;
+    let dropped = ("Host", "app.test");
+    let body =
+        problem(b.post_with("/api/login", login.clone(), headers(&[dropped, page])).await, 400, "csrf_failed").await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("Host header names no port, which means port 80"), "{detail}");
+    assert!(detail.contains("server.public_origin"), "{detail}");
+
+    for forwarded in [
+        headers(&[dropped, page, ("X-Forwarded-Port", "81")]),
+        headers(&[dropped, page, ("X-Forwarded-Host", "app.test:81")]),
+        headers(&[page, ("Forwarded", "for=203.0.113.9;host=\"app.test:81\";proto=http")]),
+    ] {
+        let res = b.post_with("/api/login", login.clone(), forwarded.clone()).await;
+        assert_eq!(res.status(), 200, "{forwarded:?}");
+    }
+
+    // From a peer that is not a trusted proxy the same headers are dropped, so they cannot make
+    // another origin pass as this site.
+    let direct = Server::start().await;
+    let mut b = direct.browser();
+    b.fetch_csrf().await;
+    for forged in [
+        headers(&[dropped, page, ("X-Forwarded-Port", "81")]),
+        headers(&[page, ("X-Forwarded-Host", "app.test:81")]),
+        headers(&[page, ("Forwarded", "host=\"app.test:81\"")]),
+    ] {
+        problem(b.post_with("/api/login", login.clone(), forged).await, 400, "csrf_failed").await;
+    }
+    assert!(!b.logged_in().await);
+}
+
+/// `server.public_origin` is what `Origin` is compared with, whatever the proxy sends as `Host`.
+#[tokio::test]
+async fn a_public_origin_is_the_origin_the_check_expects() {
+    let login = json!({"username": "test", "password": "test"});
+    let server = Server::with(|raw| raw.server.public_origin = Some("http://App.Test:81".into())).await;
+    let mut b = server.browser();
+    b.fetch_csrf().await;
+    let res = b
+        .post_with("/api/login", login.clone(), headers(&[("Host", "app.test"), ("Origin", "http://app.test:81")]))
+        .await;
+    assert_eq!(res.status(), 200);
+    // The address the server happens to be reached at is not that origin, nor is another port.
+    for other in [server.url.as_str(), "http://app.test", "https://app.test:81"] {
+        let res = b.post_with("/api/logout", json!({}), headers(&[("Origin", other)])).await;
+        let body = problem(res, 400, "csrf_failed").await;
+        assert!(body["detail"].as_str().unwrap().contains("server.public_origin"), "{other}: {body}");
+    }
+    assert!(b.logged_in().await);
+    // Without an Origin the token check alone decides, as before.
+    assert_eq!(b.post("/api/logout", json!({})).await.status(), 200);
+}
+
 #[tokio::test]
 async fn get_logout_is_refused_cross_site() {
     let server = Server::start().await;

@@ -106,6 +106,100 @@ async fn a_spa_directory_is_served_with_its_token_filled_in() {
     }
 }
 
+/// A Flask project in the tutorial's shape: `templates/index.html` (csrf_token() and
+/// url_for('static', ...) calls as Flask writes them), the built files in `public/`, the app beside.
+fn flask_project() -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    let root = project.path();
+    fs::create_dir_all(root.join("templates")).unwrap();
+    fs::create_dir_all(root.join("public/build")).unwrap();
+    let template = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n  <meta charset='utf-8'>\n\
+                    <meta name=\"csrf-token\" content=\"{{ csrf_token() }}\" />\n\
+                    <link rel='stylesheet' href=\"{{url_for('static', filename='global.css') }}\">\n\
+                    <script defer src=\"{{url_for('static', filename='build/bundle.js') }}\"></script>\n\
+                    </head>\n<body>\n</body>\n</html>\n";
+    fs::write(root.join("templates/index.html"), template).unwrap();
+    fs::write(root.join("public/global.css"), "body { margin: 0 }").unwrap();
+    fs::write(root.join("public/build/bundle.js"), "console.log('app')").unwrap();
+    fs::write(root.join("app.py"), "SECRET_KEY = 'secret_sauce'").unwrap();
+    project
+}
+
+fn flask_spa(raw: &mut portcullis::RawConfig, root: &std::path::Path) {
+    raw.spa.dir = Some(root.to_path_buf());
+    raw.spa.template = Some("templates/index.html".into());
+    raw.spa.static_dir = Some("public".into());
+}
+
+#[tokio::test]
+async fn a_flask_template_is_rendered_with_its_token_and_static_urls() {
+    let project = flask_project();
+    let root = project.path().to_path_buf();
+    let server = Server::with(move |c| flask_spa(c, &root)).await;
+    let mut b = server.browser();
+
+    let res = b.get("/").await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("{{") && !html.contains("url_for"), "{html}");
+    assert!(html.contains("<script defer src=\"/public/build/bundle.js\"></script>"), "{html}");
+    assert!(html.contains("href=\"/public/global.css\""), "{html}");
+    let token = meta_token(&html);
+    assert!(token.len() >= 40, "{token}");
+    b.csrf = Some(token);
+    assert_eq!(b.post("/api/login", json!({"username": "test", "password": "test"})).await.status(), 200);
+    // A client-side route is the page too, with a new token for the same browser.
+    page_token(&mut b, "/user").await;
+    assert_eq!(b.post("/api/logout", json!({})).await.status(), 200);
+
+    let js = b.get("/public/build/bundle.js").await;
+    assert_eq!(js.status(), 200);
+    assert_eq!(js.text().await.unwrap(), "console.log('app')");
+    assert_eq!(b.get("/public/global.css").await.status(), 200);
+    // Only the static folder is served: not the app, not the template, and below /public there
+    // are files only.
+    for hidden in ["/app.py", "/templates/index.html", "/public/missing.js", "/public/some/route", "/global.css"] {
+        let res = b.get(hidden).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 404, "{hidden}: {body}");
+        assert!(!body.contains("secret_sauce") && !body.contains("{{"), "{hidden}: {body}");
+    }
+}
+
+#[test]
+fn a_template_that_asks_for_what_flask_alone_has_is_refused_at_start() {
+    let project = flask_project();
+    let root = project.path();
+    let file = root.join("templates/index.html");
+    let mut raw = portcullis::RawConfig::default();
+    flask_spa(&mut raw, root);
+    assert!(raw.validate().is_ok());
+
+    let page = fs::read_to_string(&file).unwrap();
+    let flashed = page.replace("<body>\n", "<body>\n{% for m in get_flashed_messages() %}{{ m }}{% endfor %}\n");
+    fs::write(&file, flashed).unwrap();
+    let err = raw.validate().unwrap_err().to_string();
+    let at = format!("spa.template: {}:10: `get_flashed_messages` is not available here", file.display());
+    assert!(err.contains(&at), "{err}");
+
+    fs::write(&file, page.replace("{{ csrf_token() }}", "{{ csrf_token( }}")).unwrap();
+    let err = raw.validate().unwrap_err().to_string();
+    assert!(err.contains(&format!("{}:5: syntax error", file.display())), "{err}");
+    fs::write(&file, &page).unwrap();
+
+    // The static folder must not be the project itself: it would serve app.py and the template.
+    raw.spa.static_dir = Some(".".into());
+    assert!(raw.validate().unwrap_err().to_string().contains("spa.static_dir:"));
+    raw.spa.static_dir = Some("public".into());
+    raw.spa.static_url = Some("/api".into());
+    assert!(raw.validate().unwrap_err().to_string().contains("spa.static_url:"));
+    raw.spa.template = None;
+    let err = raw.validate().unwrap_err().to_string();
+    assert!(err.contains("spa.static_dir: only with spa.template") && err.contains("spa.dir:"), "{err}");
+}
+
 #[test]
 fn a_spa_dir_without_index_is_a_config_error() {
     let empty = tempfile::tempdir().unwrap();

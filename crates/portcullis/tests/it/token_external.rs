@@ -1,6 +1,8 @@
 //! Verifying our tokens from outside with only the JWKS: the documented Python example
 //! (`docs/examples/verify_with_jwks.py`, PyJWT) accepts a real access token and refuses altered
-//! ones, so the JWKS and the tokens follow the standards other services rely on.
+//! ones, so the JWKS and the tokens follow the standards other services rely on; and the Flask
+//! backend of `docs/moving-from-flask.md` (`docs/examples/flask_backend.py`), run against a live
+//! server, lets through a request with a real token only.
 
 use std::process::Output;
 
@@ -14,15 +16,20 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/v
 
 /// Fails (never skips) when the Python side is missing: `scripts/test` installs it.
 async fn require_pyjwt() {
+    require_python("import jwt, cryptography", "'pyjwt[crypto]>=2.8'").await;
+}
+
+/// Fails when `imports` fails, naming the `packages` to install.
+async fn require_python(imports: &str, packages: &str) {
     let out = tokio::process::Command::new("python3")
-        .args(["-c", "import jwt, cryptography"])
+        .args(["-c", imports])
         .output()
         .await
         .unwrap_or_else(|e| panic!("python3 is required for this test and could not be run: {e}"));
     assert!(
         out.status.success(),
-        "this test needs python3 with PyJWT and cryptography; install them with \
-         `python3 -m pip install 'pyjwt[crypto]>=2.8'` (scripts/test does it): {}",
+        "this test needs python3 with `{imports}`; install it with \
+         `python3 -m pip install {packages}` (scripts/test does it): {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -140,4 +147,68 @@ async fn the_python_example_refuses_a_token_of_another_server() {
     let out = verify(&gone, access, &[]).await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot read the keys"), "{}", stderr(&out));
+}
+
+const FLASK_APP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/flask_backend.py");
+
+/// `docs/examples/flask_backend.py` on a free port, trusting `portcullis`; ended on drop.
+async fn flask_backend(portcullis: &str) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new("python3")
+        .arg(FLASK_APP)
+        .env("PORTCULLIS_URL", portcullis)
+        .env("PORT", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(url) = line.split("Running on ").nth(1) {
+                return Some(url.trim().to_owned());
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(url)) = started else { panic!("the Flask example did not start:\n{seen}") };
+    // Its request log keeps coming on stderr: read it, so the app never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
+#[tokio::test]
+async fn the_flask_example_backend_answers_401_without_a_token_and_200_with_one() {
+    require_python("import jwt, cryptography, flask", "flask 'pyjwt[crypto]>=2.8'").await;
+    let server = Server::start().await;
+    let (_app, app) = flask_backend(&server.url).await;
+    let http = reqwest::Client::new();
+    let orders = format!("{app}/api/orders");
+
+    let anonymous = http.get(&orders).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["content-type"], "application/problem+json");
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!(body["code"], "unauthenticated", "{body}");
+    let forged = http.get(&orders).bearer_auth("eyJhbGciOiJub25lIn0.e30.").send().await.unwrap();
+    assert_eq!(forged.status(), 401);
+
+    let (login, _) = login(&server).await;
+    let access = login["access_token"].as_str().unwrap();
+    let res = http.get(&orders).bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user_id"], me(&server, access).await["id"], "{body}");
+
+    // A token Portcullis signed, with one claim changed, is refused.
+    let parts: Vec<&str> = access.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = json!(uuid::Uuid::nil().to_string());
+    let altered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
+    assert_eq!(http.get(&orders).bearer_auth(altered).send().await.unwrap().status(), 401);
 }

@@ -153,7 +153,7 @@ async fn logout_get(
     Client(client): Client,
 ) -> Result<Response, ApiError> {
     use crate::csrf::{provenance, Provenance};
-    match provenance(&headers, &state.config.allowed_origins) {
+    match provenance(&headers, &state.config.origin_policy()) {
         Provenance::Trusted | Provenance::Unknown => logout(&state, &headers, &client).await,
         Provenance::CrossSite | Provenance::UserInitiated => {
             Err(Error::new(crate::error::ErrorKind::CsrfFailed, "logout by GET is accepted only from this site").into())

@@ -91,9 +91,10 @@
       .then(isResponseOk)
       .then((data) => {
         console.log(data);
+        // As the tutorial's page: no new token. The next login sends the one from page load,
+        // which stays valid for this browser after logout.
         isAuthenticated = false;
         welcome = "";
-        csrf();
         render();
       })
       .catch((err) => {

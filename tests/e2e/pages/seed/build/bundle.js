@@ -7,9 +7,13 @@
 //   login     POST /api/login {username, password} with `X-CSRFToken`
 //   whoami    GET /api/data  -> "Welcome, <username>!" (the tutorial uses alert(); shown in the
 //                               page here so that a screenshot can see it)
-//   logout    GET /api/logout, then GET /api/getcsrf again
+//   logout    GET /api/logout; the token is kept (no new GET /api/getcsrf), as in the tutorial
 //
 // All requests use `credentials: "same-origin"`.
+//
+// The tutorial's Jinja variant (pages/seed-jinja) runs this same component with the token its
+// Flask template renders into `<meta name="csrf-token">`: its bundle sets `window.SEED_TOKEN`
+// from that tag before loading this file, and then no GET /api/getcsrf is made at all.
 (function () {
   "use strict";
 
@@ -18,7 +22,7 @@
   let error = "";
   let welcome = "";
   let isAuthenticated = false;
-  let csrfToken = "";
+  let csrfToken = window.SEED_TOKEN || "";
 
   const csrf = () => {
     fetch("/api/getcsrf", {
@@ -45,7 +49,7 @@
           isAuthenticated = true;
         } else {
           isAuthenticated = false;
-          csrf();
+          if (!window.SEED_TOKEN) csrf();
         }
         render();
       })
@@ -95,9 +99,10 @@
       .then(isResponseOk)
       .then((data) => {
         console.log(data);
+        // As the tutorial's page: no new token. The next login sends the one from page load,
+        // which stays valid for this browser after logout.
         isAuthenticated = false;
         welcome = "";
-        csrf();
         render();
       })
       .catch((err) => {
