@@ -191,7 +191,12 @@ impl Builder {
         signal::Watch::start(stores.clone(), sessions.clone(), Arc::clone(&limits)).await?.spawn(HEALTH_EVERY);
         let gate = auth::Gate::new(accounts.clone(), limits, audit.clone(), Arc::clone(&clock), devices);
         let tokens = Arc::new(tokens);
-        let auth = auth::Auth::new(gate, sessions.clone(), Arc::clone(&tokens));
+        let challenges = auth::challenge::Challenges::new(
+            Arc::clone(&stores.challenges),
+            Arc::clone(&clock),
+            config.session.clone(),
+        );
+        let auth = auth::Auth::new(gate, sessions.clone(), Arc::clone(&tokens), challenges);
         let connections =
             limits::ConnectionGate::new(config.connections.clone(), config.limits.trusted_proxies.clone());
         Ok(Portcullis {
@@ -278,7 +283,7 @@ impl Portcullis {
         let retention = self.state.config.audit_retention;
         let every = self.state.config.session.cleanup_interval;
         let signal_store = Arc::clone(&self.state.stores.signals);
-        let challenge_store = Arc::clone(&self.state.stores.challenges);
+        let challenges = self.state.auth.challenges().clone();
         let clock = Arc::clone(&self.state.clock);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -293,7 +298,7 @@ impl Portcullis {
                 if let Err(e) = signal_store.delete_signals_before(before).await {
                     tracing::warn!(error = %e, "signal sweep failed");
                 }
-                if let Err(e) = challenge_store.delete_expired_challenges(clock.now()).await {
+                if let Err(e) = challenges.sweep().await {
                     tracing::warn!(error = %e, "login challenge sweep failed");
                 }
                 match audit.sweep(retention).await {

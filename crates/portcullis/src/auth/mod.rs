@@ -124,12 +124,23 @@ pub struct Auth {
     gate: Gate,
     sessions: SessionManager,
     tokens: Arc<TokenService>,
+    challenges: challenge::Challenges,
 }
 
 impl Auth {
     /// Flows over these parts.
-    pub fn new(gate: Gate, sessions: SessionManager, tokens: Arc<TokenService>) -> Self {
-        Self { gate, sessions, tokens }
+    pub fn new(
+        gate: Gate,
+        sessions: SessionManager,
+        tokens: Arc<TokenService>,
+        challenges: challenge::Challenges,
+    ) -> Self {
+        Self { gate, sessions, tokens, challenges }
+    }
+
+    /// The pending login challenges.
+    pub fn challenges(&self) -> &challenge::Challenges {
+        &self.challenges
     }
 
     /// The gate around password checks.
