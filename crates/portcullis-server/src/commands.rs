@@ -20,10 +20,19 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Serve { bind, demo } => serve(cli.config.as_deref(), bind, demo).await,
             Command::User { command } => user(cli.config.as_deref(), command).await,
             Command::Config { command: ConfigCommand::Check } => config_check(cli.config.as_deref()),
+            Command::Openapi => openapi(),
             Command::Keys { command: KeysCommand::Rotate } => keys_rotate(cli.config.as_deref()),
             Command::Store { command: StoreCommand::Migrate { from, to } } => store_migrate(&from, &to).await,
         }
     })
+}
+
+fn openapi() -> Result<()> {
+    let document = portcullis::http::openapi::document();
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &document)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 async fn store_migrate(from: &str, to: &str) -> Result<()> {

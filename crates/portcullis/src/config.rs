@@ -518,7 +518,7 @@ impl RawConfig {
         if pw.min_length == 0 || pw.min_length > pw.max_length {
             p.push("password.min_length", "must be at least 1 and not above password.max_length");
         }
-        if pw.max_length > 1024 {
+        if pw.max_length > crate::password::MAX_PASSWORD_CHARS {
             p.push("password.max_length", "must not exceed 1024");
         }
         if pw.queue == 0 {

@@ -14,6 +14,32 @@ use std::borrow::Cow;
 /// Longest `next` accepted.
 pub const MAX_NEXT: usize = 2048;
 
+/// A return-to path (`next`) from a request: a path on this site, or the field is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnTo(pub String);
+
+impl<'de> serde::Deserialize<'de> for ReturnTo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let next = String::deserialize(d)?;
+        match safe_next(&next) {
+            Some(path) => Ok(Self(path.to_owned())),
+            None => Err(serde::de::Error::custom("must be a path on this site, like /app")),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for ReturnTo {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .max_length(Some(MAX_NEXT))
+            .description(Some("Where to go after the login: a path on this site, like `/app`"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ReturnTo {}
+
 /// `next` if it is a same-origin absolute path, else `None`.
 pub fn safe_next(next: &str) -> Option<&str> {
     if next.is_empty() || next.len() > MAX_NEXT || !next.starts_with('/') {

@@ -53,16 +53,24 @@ pub fn status_of(kind: ErrorKind, seed: bool) -> StatusCode {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every error this API answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// `https://portcullis.dev/problems/<code>`.
     #[serde(rename = "type")]
     type_: String,
+    /// The status's reason phrase.
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// What went wrong, for a person.
     detail: &'a str,
+    /// What went wrong, stable, for a program to match on.
     code: &'a str,
+    /// Every invalid field (422 only).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    /// Seconds to wait (429 and 423).
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::routing::get;
 use axum::Router;
 use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::account::Accounts;
 use crate::clock::SharedClock;
@@ -16,12 +16,13 @@ use crate::csrf::CsrfKey;
 use crate::session::SessionManager;
 use crate::store::Stores;
 
-pub mod body;
 pub mod cookies;
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod input;
 pub mod middleware;
+pub mod openapi;
 mod remember_layer;
 mod routes;
 mod serve;
@@ -95,14 +96,9 @@ impl Deref for AppState {
 /// with all middleware.
 pub fn router(state: AppState, with_spa: bool) -> Router {
     let config = state.config.clone();
-    let mut app = Router::new()
-        .merge(routes::compat::routes())
-        .merge(routes::account::routes())
-        .merge(routes::sessions::routes())
-        .merge(routes::token::routes())
-        .merge(routes::admin::routes(state.clone()))
-        .route("/healthz", get(routes::ops::healthz))
-        .route("/readyz", get(routes::ops::readyz));
+    let (mut app, _) = api().split_for_parts();
+    let (admin, _) = admin_api().split_for_parts();
+    app = app.merge(admin.route_layer(axum::middleware::from_fn_with_state(state.clone(), guard::admin_only)));
     if with_spa {
         app = app.fallback(spa::serve);
     }
@@ -113,6 +109,22 @@ pub fn router(state: AppState, with_spa: bool) -> Router {
     }
     app.layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn_with_state(edge_state, middleware::edge))
+}
+
+/// Every route but the admin API, with its description.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(routes::compat::routes())
+        .merge(routes::account::routes())
+        .merge(routes::sessions::routes())
+        .merge(routes::token::routes())
+        .merge(routes::ops::routes())
+        .merge(openapi::routes())
+}
+
+/// The admin API, with its description; [`router`] puts it behind the `admin` role.
+pub(crate) fn admin_api() -> OpenApiRouter<AppState> {
+    routes::admin::routes()
 }
 
 fn cors_layer(config: &Config) -> Option<CorsLayer> {

@@ -53,6 +53,34 @@ impl Password {
     }
 }
 
+/// The longest password any request may carry (`password.max_length` may not be set higher):
+/// longer ones are refused before any hashing.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+impl<'de> serde::Deserialize<'de> for Password {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let plain = String::deserialize(d)?;
+        if plain.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(serde::de::Error::custom(format!("must be at most {MAX_PASSWORD_CHARS} characters")));
+        }
+        Ok(Self(plain))
+    }
+}
+
+impl utoipa::PartialSchema for Password {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Password,
+            )))
+            .max_length(Some(MAX_PASSWORD_CHARS))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Password {}
+
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password([redacted])")

@@ -3,56 +3,96 @@
 use super::{json_value, rfc3339};
 use crate::account::MAX_USERNAME_CHARS;
 use crate::error::{Error, ErrorKind};
-use crate::http::body::Input;
 use crate::http::error::ApiError;
 use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser};
+use crate::http::input::{RequestBody, Submitted, Text};
 use crate::http::AppState;
 use crate::password::Password;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/csrf", get(csrf)).route("/api/register", post(register)).route("/api/me", get(me))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(csrf)).routes(routes!(register)).routes(routes!(me))
 }
 
+/// A CSRF token for this browser.
+#[derive(Serialize, ToSchema)]
+struct CsrfToken {
+    csrf_token: String,
+}
+
+/// A CSRF token for this browser, as JSON.
+#[utoipa::path(get, path = "/api/csrf", tag = "account", operation_id = "csrf",
+    responses((status = 200, body = CsrfToken)))]
 async fn csrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (token, set_cookie) = issue_csrf(&state, &headers);
-    let mut response = json_value(StatusCode::OK, &json!({ "csrf_token": token }));
+    let (csrf_token, set_cookie) = issue_csrf(&state, &headers);
+    let mut response = json_value(StatusCode::OK, &CsrfToken { csrf_token });
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
 }
 
+/// A new account.
+#[derive(Debug, eserde::Deserialize, ToSchema)]
+struct RegisterRequest {
+    #[eserde(compat)]
+    username: Text<{ MAX_USERNAME_CHARS }>,
+    /// Checked against the password policy (`password.min_length`, `max_length`, not the name).
+    #[eserde(compat)]
+    password: Password,
+    #[serde(default)]
+    #[eserde(compat)]
+    email: Option<Text<254>>,
+    /// The CSRF token, when a form carries it rather than a header.
+    #[serde(default)]
+    #[allow(dead_code)] // Described here; `Submitted` reads it before the body is typed.
+    csrf_token: Option<String>,
+}
+
+impl RequestBody for RegisterRequest {
+    const FORM: bool = true;
+}
+
+/// The account made.
+#[derive(Serialize, ToSchema)]
+struct Registered {
+    id: uuid::Uuid,
+    username: String,
+}
+
+/// Registers an account (when `accounts.registration` is on). A taken name is a 409, and every
+/// try costs the address a token of its rate limit.
+#[utoipa::path(post, path = "/api/register", tag = "account", operation_id = "register",
+    request_body(content((RegisterRequest = "application/json"), (RegisterRequest = "application/x-www-form-urlencoded"))),
+    security(("csrf_header" = [])),
+    responses((status = 201, body = Registered)))]
 async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    input: Result<Input, Error>,
+    submitted: Submitted<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let form_token = input.as_ref().ok().and_then(|i| i.get_str("csrf_token"));
-    check_csrf(&state, &headers, form_token)?;
+    check_csrf(&state, &headers, submitted.csrf_token.as_deref())?;
     if !state.config.registration {
         return Err(Error::new(ErrorKind::Forbidden, "registration is disabled on this server").into());
     }
     // A 409 tells whether a name is taken: the address pays for every try.
     state.auth.gate().charge_ip(&client).await?;
-    let input = input?;
-    let mut fields = input.fields();
-    let username = fields.required("username", MAX_USERNAME_CHARS);
-    let password = Password::new(fields.required("password", state.config.password.max_length));
-    let email = fields.optional("email", 254);
-    fields.finish()?;
-    let user = state.auth.register(&username, &password, email, state.config.first_user_admin, &client).await?;
-    Ok(json_value(StatusCode::CREATED, &json!({ "id": user.id, "username": user.username })))
+    let new = submitted.body?;
+    let email = new.email.map(Text::into_inner);
+    let user =
+        state.auth.register(&new.username.0, &new.password, email, state.config.first_user_admin, &client).await?;
+    Ok(json_value(StatusCode::CREATED, &Registered { id: user.id, username: user.username }))
 }
 
-#[derive(Serialize)]
+/// The current account and session.
+#[derive(Serialize, ToSchema)]
 struct Me<'a> {
     id: uuid::Uuid,
     username: &'a str,
@@ -63,7 +103,8 @@ struct Me<'a> {
     session: MeSession,
 }
 
-#[derive(Serialize)]
+/// The session this request came with.
+#[derive(Serialize, ToSchema)]
 struct MeSession {
     id: uuid::Uuid,
     kind: &'static str,
@@ -74,6 +115,10 @@ struct MeSession {
     remember: bool,
 }
 
+/// The current account, its roles and permissions, and this session's timeouts.
+#[utoipa::path(get, path = "/api/me", tag = "account", operation_id = "me",
+    security(("session_cookie" = []), ("bearer" = [])),
+    responses((status = 200, body = Me)))]
 async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Response {
     let user = live.user();
     let record = live.record();

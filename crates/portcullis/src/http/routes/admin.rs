@@ -1,22 +1,24 @@
 //! The admin API under `/api/admin`: accounts, roles and the audit log, for the `admin` role.
 //!
-//! Every route sits behind [`guard::admin_only`]: 401 `unauthenticated` without a session or
-//! token, 403 `forbidden` without the role, and the CSRF check for cookie sessions on unsafe
-//! methods. The handlers adapt HTTP to [`crate::admin::Console`].
+//! Every route sits behind [`guard::admin_only`] (applied in [`crate::http::router`]): 401
+//! `unauthenticated` without a session or token, 403 `forbidden` without the role, and the CSRF
+//! check for cookie sessions on unsafe methods. The handlers adapt HTTP to
+//! [`crate::admin::Console`].
+//!
+//! [`guard::admin_only`]: crate::http::guard::admin_only
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{json_value, rfc3339};
@@ -24,25 +26,24 @@ use crate::account::MAX_USERNAME_CHARS;
 use crate::account::{Role, User, UserPatch};
 use crate::admin::{Actor, AuditParams, Console, NewAccount, UserListing, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 use crate::audit::AuditRecord;
-use crate::error::{Error, ErrorKind, FieldError};
+use crate::error::{Error, ErrorKind};
 use crate::http::error::ApiError;
 use crate::http::extract::{Client, CurrentUser};
-use crate::http::guard;
+use crate::http::input::{Body, Names, Nullable, Query, RequestBody, Text};
 use crate::http::AppState;
 use crate::password::Password;
 use crate::session::{ClientInfo, LiveSession};
 
-/// The admin routes, every one behind the `admin` role.
-pub(crate) fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/users", get(list_users).post(create_user))
-        .route("/api/admin/users/{id}", get(get_user).patch(update_user).delete(delete_user))
-        .route("/api/admin/users/{id}/revoke-sessions", post(revoke_sessions))
-        .route("/api/admin/users/{id}/unlock", post(unlock))
-        .route("/api/admin/roles", get(list_roles).post(create_role))
-        .route("/api/admin/roles/{name}/permissions", put(set_permissions))
-        .route("/api/admin/audit", get(audit))
-        .route_layer(axum::middleware::from_fn_with_state(state, guard::admin_only))
+/// The admin routes; [`crate::http::router`] puts every one behind the `admin` role.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(revoke_sessions))
+        .routes(routes!(unlock))
+        .routes(routes!(list_roles, create_role))
+        .routes(routes!(set_permissions))
+        .routes(routes!(audit))
 }
 
 /// A changing admin request: the instance, the admin (already resolved by the guard) and where
@@ -81,28 +82,23 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(raw).map_err(|_| Error::new(ErrorKind::NotFound, "no such user").into())
 }
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
-
-fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
-    match query {
-        Ok(Query(map)) => Ok(map),
-        Err(_) => Err(Error::new(ErrorKind::MalformedRequest, "the query string could not be read").into()),
-    }
-}
-
-#[derive(Serialize)]
+/// An account as admins see it; never the password hash.
+#[derive(Serialize, ToSchema)]
 struct UserView<'a> {
     id: Uuid,
+    /// Invisible characters show as `\u{…}`.
+    #[schema(value_type = String)]
     username: Cow<'a, str>,
     email: Option<&'a str>,
     roles: &'a [String],
     permissions: &'a [String],
     disabled: bool,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
-/// The account as admins see it; never the password hash.
 fn user_view(user: &User) -> UserView<'_> {
     UserView {
         id: user.id,
@@ -118,103 +114,263 @@ fn user_view(user: &User) -> UserView<'_> {
     }
 }
 
-async fn list_users(State(state): State<AppState>, query: Params) -> Result<Response, ApiError> {
-    let q = params(query)?;
-    let get = |k: &str| q.get(k).map(String::as_str);
-    let listing = UserListing { search: get("search"), offset: get("offset"), limit: get("limit") };
-    let listed = state.console().list_users(listing).await?;
-    let users: Vec<_> = listed.page.users.iter().map(user_view).collect();
-    let body = json!({ "users": users, "total": listed.page.total, "offset": listed.offset, "limit": listed.limit });
-    Ok(json_value(StatusCode::OK, &body))
+/// A page of the account list.
+#[derive(Debug, eserde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct UserListQuery {
+    /// A substring of the username or email.
+    #[serde(default)]
+    search: Option<String>,
+    /// Accounts to skip (default 0).
+    #[serde(default)]
+    #[param(value_type = Option<u64>, minimum = 0)]
+    offset: Option<String>,
+    /// Page size (default 50).
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
 }
 
+/// A page of accounts, by username.
+#[derive(Serialize, ToSchema)]
+struct UserPage<'a> {
+    users: Vec<UserView<'a>>,
+    total: u64,
+    offset: u64,
+    limit: u32,
+}
+
+/// Lists accounts, by username.
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", operation_id = "admin_list_users",
+    params(UserListQuery),
+    security(("session_cookie" = []), ("bearer" = [])),
+    responses((status = 200, body = UserPage)))]
+async fn list_users(State(state): State<AppState>, Query(q): Query<UserListQuery>) -> Result<Response, ApiError> {
+    let listing = UserListing { search: q.search.as_deref(), offset: q.offset.as_deref(), limit: q.limit.as_deref() };
+    let listed = state.console().list_users(listing).await?;
+    let users = listed.page.users.iter().map(user_view).collect();
+    let page = UserPage { users, total: listed.page.total, offset: listed.offset, limit: listed.limit };
+    Ok(json_value(StatusCode::OK, &page))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/api/admin/users/{id}", tag = "admin", operation_id = "admin_get_user",
+    params(("id" = String, Path, description = "The account's id")),
+    security(("session_cookie" = []), ("bearer" = [])),
+    responses((status = 200, body = UserView)))]
 async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let user = state.console().user(user_id(&id)?).await?;
     Ok(json_value(StatusCode::OK, &user_view(&user)))
 }
 
-async fn create_user(call: Call, body: Body) -> Result<Response, ApiError> {
-    let mut fields = body.fields();
-    let username = fields.required("username", MAX_USERNAME_CHARS);
-    let password = Password::new(fields.required("password", call.state.config.password.max_length));
-    let email = fields.nullable("email", 254).flatten();
-    let roles = fields.names("roles").unwrap_or_default();
-    fields.finish()?;
-    let new = NewAccount { username, password, email, roles };
+/// An account to create.
+#[derive(Debug, eserde::Deserialize, ToSchema)]
+struct NewUser {
+    #[eserde(compat)]
+    username: Text<{ MAX_USERNAME_CHARS }>,
+    /// Checked against the password policy.
+    #[eserde(compat)]
+    password: Password,
+    #[serde(default)]
+    #[eserde(compat)]
+    email: Option<Text<254>>,
+    /// Roles to give; each must exist.
+    #[serde(default)]
+    #[eserde(compat)]
+    roles: Option<Names>,
+}
+
+impl RequestBody for NewUser {}
+
+/// Creates an account.
+#[utoipa::path(post, path = "/api/admin/users", tag = "admin", operation_id = "admin_create_user",
+    request_body = NewUser,
+    security(("session_cookie" = [], "csrf_header" = []), ("bearer" = [])),
+    responses((status = 201, body = UserView)))]
+async fn create_user(call: Call, Body(new): Body<NewUser>) -> Result<Response, ApiError> {
+    let roles = new.roles.map(|r| r.0).unwrap_or_default();
+    let email = new.email.map(Text::into_inner);
+    let new = NewAccount { username: new.username.0, password: new.password, email, roles };
     let user = call.console().create_user(call.actor(), new).await?;
     Ok(json_value(StatusCode::CREATED, &user_view(&user)))
 }
 
-async fn update_user(call: Call, Path(id): Path<String>, body: Body) -> Result<Response, ApiError> {
-    let id = user_id(&id)?;
-    let mut fields = body.fields();
-    let patch = UserPatch {
-        email: fields.nullable("email", 254),
-        disabled: fields.bool("disabled"),
-        roles: fields.names("roles"),
-    };
-    fields.finish()?;
-    let user = call.console().update_user(call.actor(), id, patch).await?;
+/// Changes to an account; a field left out stays as it is.
+#[derive(Debug, eserde::Deserialize, ToSchema)]
+struct UserUpdate {
+    /// `null` clears it.
+    #[serde(default)]
+    #[eserde(compat)]
+    #[schema(value_type = Option<String>, max_length = 254)]
+    email: Nullable<Text<254>>,
+    /// A disabled account cannot log in, and its sessions end.
+    #[serde(default)]
+    disabled: Option<bool>,
+    /// Replaces the roles; each must exist.
+    #[serde(default)]
+    #[eserde(compat)]
+    roles: Option<Names>,
+}
+
+impl RequestBody for UserUpdate {}
+
+/// Changes an account's email, roles or disabled flag.
+#[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin", operation_id = "admin_update_user",
+    params(("id" = String, Path, description = "The account's id")),
+    request_body = UserUpdate,
+    security(("session_cookie" = [], "csrf_header" = []), ("bearer" = [])),
+    responses((status = 200, body = UserView)))]
+async fn update_user(call: Call, Path(id): Path<String>, Body(update): Body<UserUpdate>) -> Result<Response, ApiError> {
+    let email = update.email.into_change().map(|e| e.map(Text::into_inner));
+    let patch = UserPatch { email, disabled: update.disabled, roles: update.roles.map(|r| r.0) };
+    let user = call.console().update_user(call.actor(), user_id(&id)?, patch).await?;
     Ok(json_value(StatusCode::OK, &user_view(&user)))
 }
 
+/// `{"deleted": true}`.
+#[derive(Serialize, ToSchema)]
+struct Deleted {
+    deleted: bool,
+}
+
+/// Deletes an account and ends all its access.
+#[utoipa::path(delete, path = "/api/admin/users/{id}", tag = "admin", operation_id = "admin_delete_user",
+    params(("id" = String, Path, description = "The account's id")),
+    security(("session_cookie" = [], "csrf_header" = []), ("bearer" = [])),
+    responses((status = 200, body = Deleted)))]
 async fn delete_user(call: Call, Path(id): Path<String>) -> Result<Response, ApiError> {
     call.console().delete_user(call.actor(), user_id(&id)?).await?;
-    Ok(json_value(StatusCode::OK, &json!({ "deleted": true })))
+    Ok(json_value(StatusCode::OK, &Deleted { deleted: true }))
 }
 
+/// How many sessions and token families ended.
+#[derive(Serialize, ToSchema)]
+struct Revoked {
+    revoked: usize,
+}
+
+/// Ends every session, token family and remembered browser of an account.
+#[utoipa::path(post, path = "/api/admin/users/{id}/revoke-sessions", tag = "admin", operation_id = "admin_revoke_sessions",
+    params(("id" = String, Path, description = "The account's id")),
+    security(("session_cookie" = [], "csrf_header" = []), ("bearer" = [])),
+    responses((status = 200, body = Revoked)))]
 async fn revoke_sessions(call: Call, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let ended = call.console().revoke_sessions(call.actor(), user_id(&id)?).await?;
-    Ok(json_value(StatusCode::OK, &json!({ "revoked": ended })))
+    let revoked = call.console().revoke_sessions(call.actor(), user_id(&id)?).await?;
+    Ok(json_value(StatusCode::OK, &Revoked { revoked }))
 }
 
+/// `{"unlocked": true}`.
+#[derive(Serialize, ToSchema)]
+struct Unlocked {
+    unlocked: bool,
+}
+
+/// Lifts an account's lockout and clears its failure counts.
+#[utoipa::path(post, path = "/api/admin/users/{id}/unlock", tag = "admin", operation_id = "admin_unlock",
+    params(("id" = String, Path, description = "The account's id")),
+    security(("session_cookie" = [], "csrf_header" = []), ("bearer" = [])),
+    responses((status = 200, body = Unlocked)))]
 async fn unlock(call: Call, Path(id): Path<String>) -> Result<Response, ApiError> {
     call.console().unlock(call.actor(), user_id(&id)?).await?;
-    Ok(json_value(StatusCode::OK, &json!({ "unlocked": true })))
+    Ok(json_value(StatusCode::OK, &Unlocked { unlocked: true }))
 }
 
+/// A role and its permissions.
+#[derive(Serialize, ToSchema)]
+struct RoleView<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    permissions: &'a [String],
+}
+
+fn role_view(role: &Role) -> RoleView<'_> {
+    RoleView { name: &role.name, description: role.description.as_deref(), permissions: &role.permissions }
+}
+
+/// Every role.
+#[derive(Serialize, ToSchema)]
+struct Roles<'a> {
+    roles: Vec<RoleView<'a>>,
+}
+
+/// Lists the roles and their permissions.
+#[utoipa::path(get, path = "/api/admin/roles", tag = "admin", operation_id = "admin_list_roles",
+    security(("session_cookie" = []), ("bearer" = [])),
+    responses((status = 200, body = Roles)))]
 async fn list_roles(State(state): State<AppState>) -> Result<Response, ApiError> {
     let roles = state.console().roles().await?;
-    let roles: Vec<_> = roles.iter().map(role_view).collect();
-    Ok(json_value(StatusCode::OK, &json!({ "roles": roles })))
+    Ok(json_value(StatusCode::OK, &Roles { roles: roles.iter().map(role_view).collect() }))
 }
 
-fn role_view(role: &Role) -> Value {
-    json!({ "name": role.name, "description": role.description, "permissions": role.permissions })
+/// A role to create.
+#[derive(Debug, eserde::Deserialize, ToSchema)]
+struct NewRole {
+    /// a-z, 0-9, `_`, `:`, `.` and `-`.
+    #[eserde(compat)]
+    name: Text<{ MAX_NAME_CHARS }>,
+    #[serde(default)]
+    #[eserde(compat)]
+    description: Option<Text<{ MAX_DESCRIPTION_CHARS }>>,
+    #[serde(default)]
+    #[eserde(compat)]
+    permissions: Option<Names>,
 }
 
-async fn create_role(call: Call, body: Body) -> Result<Response, ApiError> {
-    let mut fields = body.fields();
-    let name = fields.required("name", MAX_NAME_CHARS);
-    let description = fields.nullable("description", MAX_DESCRIPTION_CHARS).flatten();
-    let permissions = fields.names("permissions").unwrap_or_default();
-    fields.finish()?;
-    let role = call.console().create_role(call.actor(), Role { name, description, permissions }).await?;
+impl RequestBody for NewRole {}
+
+/// Creates a role.
+#[utoipa::path(post, path = "/api/admin/roles", tag = "admin", operation_id = "admin_create_role",
+    request_body = NewRole,
+    security(("session_cookie" = [], "csrf_header" = []), ("bearer" = [])),
+    responses((status = 201, body = RoleView)))]
+async fn create_role(call: Call, Body(new): Body<NewRole>) -> Result<Response, ApiError> {
+    let permissions = new.permissions.map(|p| p.0).unwrap_or_default();
+    let role = Role { name: new.name.0, description: new.description.map(Text::into_inner), permissions };
+    let role = call.console().create_role(call.actor(), role).await?;
     Ok(json_value(StatusCode::CREATED, &role_view(&role)))
 }
 
-async fn set_permissions(call: Call, Path(name): Path<String>, body: Body) -> Result<Response, ApiError> {
-    let mut fields = body.fields();
-    let permissions = fields.names("permissions");
-    if permissions.is_none() {
-        fields.error("permissions", "is required");
-    }
-    fields.finish()?;
-    let permissions = permissions.unwrap_or_default();
-    let role = call.console().set_role_permissions(call.actor(), &name, permissions).await?;
+/// A role's whole new set of permissions.
+#[derive(Debug, eserde::Deserialize, ToSchema)]
+struct Permissions {
+    #[eserde(compat)]
+    permissions: Names,
+}
+
+impl RequestBody for Permissions {}
+
+/// Replaces a role's permissions.
+#[utoipa::path(put, path = "/api/admin/roles/{name}/permissions", tag = "admin", operation_id = "admin_set_permissions",
+    params(("name" = String, Path, description = "The role's name")),
+    request_body = Permissions,
+    security(("session_cookie" = [], "csrf_header" = []), ("bearer" = [])),
+    responses((status = 200, body = RoleView)))]
+async fn set_permissions(
+    call: Call,
+    Path(name): Path<String>,
+    Body(body): Body<Permissions>,
+) -> Result<Response, ApiError> {
+    let role = call.console().set_role_permissions(call.actor(), &name, body.permissions.0).await?;
     Ok(json_value(StatusCode::OK, &role_view(&role)))
 }
 
-#[derive(Serialize)]
+/// One audit event.
+#[derive(Serialize, ToSchema)]
 struct EventView<'a> {
     id: i64,
+    #[schema(format = DateTime)]
     at: String,
+    #[schema(examples("login_ok"))]
     event: &'a str,
     user_id: Option<Uuid>,
+    /// Invisible characters show as `\u{…}`.
+    #[schema(value_type = Option<String>)]
     username: Option<Cow<'a, str>>,
     session_id: Option<Uuid>,
     ip: Option<&'a str>,
     user_agent: Option<&'a str>,
+    /// The event's own fields.
+    #[schema(value_type = Object)]
     detail: Value,
 }
 
@@ -239,132 +395,48 @@ fn event_view(record: &AuditRecord) -> EventView<'_> {
     }
 }
 
-async fn audit(State(state): State<AppState>, query: Params) -> Result<Response, ApiError> {
-    let q = params(query)?;
-    let get = |k: &str| q.get(k).map(String::as_str);
+/// Audit filters; an empty value is no filter.
+#[derive(Debug, eserde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditFilter {
+    /// An account id or a username.
+    #[serde(default)]
+    user: Option<String>,
+    /// An event name, such as `login_ok`.
+    #[serde(default)]
+    event: Option<String>,
+    /// An RFC 3339 time or unix seconds: events at or after it.
+    #[serde(default)]
+    since: Option<String>,
+    /// An event id: events older than it (the next page).
+    #[serde(default)]
+    #[param(value_type = Option<i64>, minimum = 1)]
+    before: Option<String>,
+    /// Page size (default 100).
+    #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+}
+
+/// Audit events, newest first.
+#[derive(Serialize, ToSchema)]
+struct Events<'a> {
+    events: Vec<EventView<'a>>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", operation_id = "admin_audit",
+    params(AuditFilter),
+    security(("session_cookie" = []), ("bearer" = [])),
+    responses((status = 200, body = Events)))]
+async fn audit(State(state): State<AppState>, Query(q): Query<AuditFilter>) -> Result<Response, ApiError> {
     let filters = AuditParams {
-        user: get("user"),
-        event: get("event"),
-        since: get("since"),
-        before: get("before"),
-        limit: get("limit"),
+        user: q.user.as_deref(),
+        event: q.event.as_deref(),
+        since: q.since.as_deref(),
+        before: q.before.as_deref(),
+        limit: q.limit.as_deref(),
     };
     let records = state.console().audit(filters).await?;
-    let events: Vec<_> = records.iter().map(event_view).collect();
-    Ok(json_value(StatusCode::OK, &json!({ "events": events })))
-}
-
-/// A JSON object body; every way it can be wrong is a 4xx problem.
-struct Body(Map<String, Value>);
-
-impl<S: Send + Sync> FromRequest<S> for Body {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<Value>::from_request(req, state).await {
-            Ok(Json(Value::Object(map))) => Ok(Self(map)),
-            Ok(Json(_)) => Err(Error::validation(vec![FieldError {
-                field: "(body)".into(),
-                message: "must be a JSON object".into(),
-            }])
-            .into()),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(Error::new(ErrorKind::UnsupportedMediaType, "send application/json").into())
-            }
-            Err(JsonRejection::BytesRejection(r)) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(Error::new(ErrorKind::PayloadTooLarge, "the request body is larger than the server accepts").into())
-            }
-            Err(_) => Err(Error::new(ErrorKind::MalformedRequest, "the body is not valid JSON").into()),
-        }
-    }
-}
-
-impl Body {
-    fn fields(&self) -> Fields<'_> {
-        Fields { map: &self.0, errors: Vec::new() }
-    }
-}
-
-/// Reads typed fields from a JSON object, collecting every error before answering 422.
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    errors: Vec<FieldError>,
-}
-
-impl Fields<'_> {
-    fn required(&mut self, name: &str, max_chars: usize) -> String {
-        match self.map.get(name) {
-            None | Some(Value::Null) => self.error(name, "is required"),
-            Some(value) => return self.string(name, value, max_chars).unwrap_or_default(),
-        }
-        String::new()
-    }
-
-    /// Absent: `None`; `null`: `Some(None)` (clear it); a string: `Some(Some(..))`.
-    fn nullable(&mut self, name: &str, max_chars: usize) -> Option<Option<String>> {
-        match self.map.get(name) {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(value) => self.string(name, value, max_chars).map(Some),
-        }
-    }
-
-    fn bool(&mut self, name: &str) -> Option<bool> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => {
-                self.error(name, "must be true or false");
-                None
-            }
-        }
-    }
-
-    /// A list of role or permission names (their shape is the domain's to check).
-    fn names(&mut self, name: &str) -> Option<Vec<String>> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) if items.len() <= 256 => {
-                let names: Option<Vec<String>> = items.iter().map(|v| v.as_str().map(str::to_owned)).collect();
-                if names.is_none() {
-                    self.error(name, "must be a list of strings");
-                }
-                names
-            }
-            Some(Value::Array(_)) => {
-                self.error(name, "must have at most 256 entries");
-                None
-            }
-            Some(_) => {
-                self.error(name, "must be a list of strings");
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, name: &str, value: &Value, max_chars: usize) -> Option<String> {
-        match value {
-            Value::String(s) if s.chars().count() > max_chars => {
-                self.error(name, &format!("must be at most {max_chars} characters"));
-                None
-            }
-            Value::String(s) => Some(s.clone()),
-            _ => {
-                self.error(name, "must be a string");
-                None
-            }
-        }
-    }
-
-    fn error(&mut self, name: &str, message: &str) {
-        self.errors.push(FieldError { field: name.into(), message: message.into() });
-    }
-
-    fn finish(self) -> Result<(), Error> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::validation(self.errors))
-        }
-    }
+    Ok(json_value(StatusCode::OK, &Events { events: records.iter().map(event_view).collect() }))
 }

@@ -5,16 +5,21 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::json;
-use crate::auth::{Carrier, Established, Purpose, RememberCookie};
+use super::{json, json_value, write_established};
+use crate::account::MAX_USERNAME_CHARS;
+use crate::auth::{Carrier, Purpose};
 use crate::error::Error;
-use crate::http::body::Input;
 use crate::http::error::ApiError;
 use crate::http::extract::{check_csrf, issue_csrf, Client, CurrentUser, MaybeSession};
+use crate::http::input::{Flag, RequestBody, Submitted, Text};
 use crate::http::{cookies, AppState};
+use crate::password::Password;
+use crate::redirect::ReturnTo;
 use crate::session::{ClientInfo, SessionSecret};
 
 pub(crate) const PING: &[u8] = b"{\"ping\":\"pong!\"}\n";
@@ -23,20 +28,38 @@ pub(crate) const LOGIN_TRUE: &[u8] = b"{\"login\":true}\n";
 pub(crate) const LOGIN_FALSE: &[u8] = b"{\"login\":false}\n";
 pub(crate) const LOGOUT_TRUE: &[u8] = b"{\"logout\":true}\n";
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/ping", get(ping))
-        .route("/api/getcsrf", get(getcsrf))
-        .route("/api/login", post(login))
-        .route("/api/getsession", get(getsession))
-        .route("/api/data", get(data))
-        .route("/api/logout", get(logout_get).post(logout_post))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ping))
+        .routes(routes!(getcsrf))
+        .routes(routes!(login))
+        .routes(routes!(getsession))
+        .routes(routes!(data))
+        .routes(routes!(logout_get, logout_post))
 }
 
+/// `{"ping": "pong!"}`.
+#[derive(Serialize, ToSchema)]
+struct Ping {
+    ping: &'static str,
+}
+
+/// Always 200 `{"ping": "pong!"}`.
+#[utoipa::path(get, path = "/api/ping", tag = "seed", operation_id = "ping",
+    responses((status = 200, body = Ping, example = json!({"ping": "pong!"}))))]
 async fn ping() -> Response {
     json(StatusCode::OK, PING)
 }
 
+/// `{"detail": "CSRF cookie set"}`.
+#[derive(Serialize, ToSchema)]
+struct CsrfSet {
+    detail: &'static str,
+}
+
+/// A CSRF token for this browser, in the `X-CSRFToken` response header.
+#[utoipa::path(get, path = "/api/getcsrf", tag = "seed", operation_id = "getcsrf",
+    responses((status = 200, body = CsrfSet, headers(("X-CSRFToken" = String, description = "The CSRF token")))))]
 async fn getcsrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (token, set_cookie) = issue_csrf(&state, &headers);
     let mut response = json(StatusCode::OK, CSRF_SET);
@@ -49,93 +72,102 @@ async fn getcsrf(State(state): State<AppState>, headers: HeaderMap) -> Response 
     response
 }
 
+/// A login with a password, for a cookie session.
+#[derive(Debug, eserde::Deserialize, ToSchema)]
+pub(crate) struct LoginRequest {
+    #[eserde(compat)]
+    username: Text<{ MAX_USERNAME_CHARS }>,
+    #[eserde(compat)]
+    password: Password,
+    /// Keep the browser signed in across restarts (remember-me).
+    #[serde(default)]
+    #[eserde(compat)]
+    remember: Flag,
+    #[serde(default)]
+    #[eserde(compat)]
+    next: Option<ReturnTo>,
+    /// The CSRF token, when a form carries it rather than a header.
+    #[serde(default)]
+    #[allow(dead_code)] // Described here; `Submitted` reads it before the body is typed.
+    csrf_token: Option<String>,
+}
+
+impl RequestBody for LoginRequest {
+    const FORM: bool = true;
+}
+
+/// `{"login": true}` or `{"login": false}`; `next` echoed when the login asked for it.
+#[derive(Serialize, ToSchema)]
+struct LoginResult {
+    login: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// Logs in: a new session cookie (a new id at every login, so no fixation). A wrong username or
+/// password, an unknown or a disabled account all answer the same 401 `{"login": false}`.
+#[utoipa::path(post, path = "/api/login", tag = "seed", operation_id = "seed_login",
+    request_body(content((LoginRequest = "application/json"), (LoginRequest = "application/x-www-form-urlencoded"))),
+    security(("csrf_header" = [])),
+    responses(
+        (status = 200, body = LoginResult, example = json!({"login": true})),
+        (status = 401, body = LoginResult, example = json!({"login": false})),
+    ))]
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    input: Result<Input, Error>,
+    submitted: Submitted<LoginRequest>,
 ) -> Result<Response, ApiError> {
     // CSRF is judged before the body, as Flask-WTF does; the form field can carry the token.
-    let form_token = input.as_ref().ok().and_then(|i| i.get_str("csrf_token"));
-    check_csrf(&state, &headers, form_token).map_err(ApiError::seed)?;
-    let login = LoginForm::read(&state, input?, CarrierKind::Cookie)?;
+    check_csrf(&state, &headers, submitted.csrf_token.as_deref()).map_err(ApiError::seed)?;
+    let login = submitted.body?;
     let device = cookies::read(&headers, cookies::DEVICE_COOKIE);
-    // Unknown user, wrong password and disabled account all land here, alike.
-    let found = state.auth.login(&login.username, &login.password, &client, Purpose::SessionLogin, device).await?;
+    let found = state.auth.login(&login.username.0, &login.password, &client, Purpose::SessionLogin, device).await?;
     let Some(principal) = found else { return Ok(json(StatusCode::UNAUTHORIZED, LOGIN_FALSE)) };
     let replaces = cookies::read(&headers, state.cookies.session_name());
     let old_series = cookies::read(&headers, state.cookies.remember_name());
-    let carrier = Carrier::Cookie { remember: login.remember, replaces, old_series };
+    let carrier = Carrier::Cookie { remember: login.remember.0, replaces, old_series };
     let established = state.auth.establish(principal, &client, carrier).await?;
     // The seed's exact body, unless the client asked where to go next.
     let response = match login.next {
         None => json(StatusCode::OK, LOGIN_TRUE),
-        Some(next) => super::json_value(StatusCode::OK, &serde_json::json!({ "login": true, "next": next })),
+        Some(next) => json_value(StatusCode::OK, &LoginResult { login: true, next: Some(next.0) }),
     };
     Ok(write_established(&state, response, established))
 }
 
-/// Which carrier a login body is read for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CarrierKind {
-    Cookie,
-    TokenFamily,
-}
-
-/// The fields of a login body.
-pub(crate) struct LoginForm {
-    pub username: String,
-    pub password: crate::password::Password,
-    pub remember: bool,
-    pub next: Option<String>,
-}
-
-impl LoginForm {
-    /// Reads the credentials, `next`, and (for a cookie session) `remember`.
-    pub(crate) fn read(state: &AppState, input: Input, carrier: CarrierKind) -> Result<Self, Error> {
-        let (username, password) = input.credentials(state.config.password.max_length)?;
-        let mut fields = input.fields();
-        let remember = carrier == CarrierKind::Cookie && fields.flag("remember");
-        let next = fields.return_to();
-        fields.finish()?;
-        Ok(Self { username, password, remember, next })
-    }
-}
-
-/// Writes out the cookies of an established login.
-pub(crate) fn write_established(state: &AppState, mut response: Response, established: Established) -> Response {
-    let h = response.headers_mut();
-    if let Some(secret) = established.secret {
-        h.append(header::SET_COOKIE, state.cookies.session(secret.encode()));
-    }
-    if let Some(device) = established.device {
-        h.append(header::SET_COOKIE, state.cookies.device(device, state.auth.gate().devices().ttl()));
-    }
-    match established.remember {
-        RememberCookie::Set(value) => {
-            h.append(header::SET_COOKIE, state.cookies.remember(value, state.sessions.config().remember_for));
-        }
-        RememberCookie::Clear => {
-            h.append(header::SET_COOKIE, state.cookies.clear_remember());
-        }
-        RememberCookie::Keep => {}
-    }
-    response
-}
-
+/// Whether this browser has a live session.
+#[utoipa::path(get, path = "/api/getsession", tag = "seed", operation_id = "getsession",
+    responses((status = 200, body = LoginResult, example = json!({"login": true}))))]
 async fn getsession(MaybeSession(session): MaybeSession) -> Response {
     json(StatusCode::OK, if session.is_some() { LOGIN_TRUE } else { LOGIN_FALSE })
 }
 
-#[derive(serde::Serialize)]
+/// `{"username": ...}`.
+#[derive(Serialize, ToSchema)]
 struct Data<'a> {
     username: &'a str,
 }
 
+/// The logged-in user's name.
+#[utoipa::path(get, path = "/api/data", tag = "seed", operation_id = "data",
+    security(("session_cookie" = []), ("bearer" = [])),
+    responses((status = 200, body = Data)))]
 async fn data(CurrentUser(session): CurrentUser) -> Response {
     super::json_value(StatusCode::OK, &Data { username: &session.user().username })
 }
 
+/// `{"logout": true}`.
+#[derive(Serialize, ToSchema)]
+struct LogoutResult {
+    logout: bool,
+}
+
+/// Logs out: the session ends server-side and its cookie is cleared.
+#[utoipa::path(post, path = "/api/logout", tag = "seed", operation_id = "seed_logout",
+    security(("session_cookie" = [], "csrf_header" = [])),
+    responses((status = 200, body = LogoutResult, example = json!({"logout": true}))))]
 async fn logout_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -147,6 +179,9 @@ async fn logout_post(
 
 /// GET logout is kept for the seed's frontends, but only from this site: a cross-site page must
 /// not be able to log a user out with an `<img src>`.
+#[utoipa::path(get, path = "/api/logout", tag = "seed", operation_id = "seed_logout_get",
+    security(("session_cookie" = [])),
+    responses((status = 200, body = LogoutResult, example = json!({"logout": true}))))]
 async fn logout_get(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -180,4 +215,25 @@ async fn logout(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> R
         h.append(header::SET_COOKIE, state.cookies.csrf_nonce(crate::csrf::new_nonce()));
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(value: &impl Serialize) -> Vec<u8> {
+        let mut v = serde_json::to_vec(value).expect("serializes");
+        v.push(b'\n');
+        v
+    }
+
+    /// The documented types write the seed's exact bodies.
+    #[test]
+    fn the_seed_bodies_are_their_documented_types() {
+        assert_eq!(bytes(&Ping { ping: "pong!" }), PING);
+        assert_eq!(bytes(&CsrfSet { detail: "CSRF cookie set" }), CSRF_SET);
+        assert_eq!(bytes(&LoginResult { login: true, next: None }), LOGIN_TRUE);
+        assert_eq!(bytes(&LoginResult { login: false, next: None }), LOGIN_FALSE);
+        assert_eq!(bytes(&LogoutResult { logout: true }), LOGOUT_TRUE);
+    }
 }

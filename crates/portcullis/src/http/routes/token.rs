@@ -7,44 +7,56 @@ use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::compat::{write_established, CarrierKind, LoginForm};
-use super::json_value;
+use super::{json_value, write_established};
+use crate::account::MAX_USERNAME_CHARS;
 use crate::auth::{Carrier, Purpose, TokenGrant};
 use crate::config::TokenLocation;
 use crate::error::{Error, ErrorKind};
-use crate::http::body::Input;
 use crate::http::cookies::{self, TokenCookie};
 use crate::http::error::ApiError;
 use crate::http::extract::{check_double_submit, check_origin, locations, resolve, Client};
+use crate::http::input::{Body, RequestBody, Text};
 use crate::http::AppState;
+use crate::password::Password;
+use crate::redirect::ReturnTo;
 use crate::session::LiveSession;
 use crate::token::family;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/auth/verify", get(verify))
-        .route("/.well-known/jwks.json", get(jwks))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(verify))
+        .routes(routes!(jwks))
+}
+
+/// An access token, and where a login asked to go next.
+#[derive(Serialize, ToSchema)]
+struct Tokens {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(examples("logged in"))]
+    msg: Option<&'static str>,
+    access_token: String,
+    #[schema(examples("Bearer"))]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
 }
 
 /// Writes out a family's tokens: the access token in the body (and, with the cookies location,
 /// in a cookie), the refresh token in its `/auth`-only cookie, double-submit values beside them.
-fn issue(state: &AppState, grant: TokenGrant, msg: Option<&str>, next: Option<String>) -> Response {
+fn issue(state: &AppState, grant: TokenGrant, msg: Option<&'static str>, next: Option<String>) -> Response {
     let config = state.tokens.config();
-    let mut body = json!({ "access_token": grant.access, "token_type": "Bearer", "expires_in": grant.expires_in });
-    if let Some(msg) = msg {
-        body["msg"] = json!(msg);
-    }
-    if let Some(next) = next {
-        body["next"] = json!(next);
-    }
+    let body =
+        Tokens { msg, access_token: grant.access.clone(), token_type: "Bearer", expires_in: grant.expires_in, next };
     let mut response = json_value(StatusCode::OK, &body);
     let h = response.headers_mut();
     let refresh_ttl = config.refresh_ttl;
@@ -60,28 +72,56 @@ fn issue(state: &AppState, grant: TokenGrant, msg: Option<&str>, next: Option<St
     response
 }
 
+/// A login with a password, for a token family.
+#[derive(Debug, eserde::Deserialize, ToSchema)]
+struct TokenLogin {
+    #[eserde(compat)]
+    username: Text<{ MAX_USERNAME_CHARS }>,
+    #[eserde(compat)]
+    password: Password,
+    #[serde(default)]
+    #[eserde(compat)]
+    next: Option<ReturnTo>,
+}
+
+impl RequestBody for TokenLogin {
+    const FORM: bool = true;
+}
+
+/// Logs in for a token family: an access token in the body, the refresh token in its
+/// `/auth`-only cookie (and, with the `cookies` location, the access token in a cookie too).
+#[utoipa::path(post, path = "/auth/login", tag = "token", operation_id = "token_login",
+    request_body(content((TokenLogin = "application/json"), (TokenLogin = "application/x-www-form-urlencoded"))),
+    responses((status = 200, body = Tokens)))]
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    input: Result<Input, Error>,
+    Body(login): Body<TokenLogin>,
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
-    let login = LoginForm::read(&state, input?, CarrierKind::TokenFamily)?;
     let device = cookies::read(&headers, cookies::DEVICE_COOKIE);
-    let found = state.auth.login(&login.username, &login.password, &client, Purpose::TokenLogin, device).await?;
+    let found = state.auth.login(&login.username.0, &login.password, &client, Purpose::TokenLogin, device).await?;
     let principal = found.ok_or_else(|| Error::new(ErrorKind::InvalidCredentials, "wrong username or password"))?;
     let mut established = state.auth.establish(principal, &client, Carrier::TokenFamily).await?;
     let grant = established.tokens.take().ok_or_else(|| Error::internal("a token family without tokens"))?;
-    let response = issue(&state, grant, Some("logged in"), login.next);
+    let response = issue(&state, grant, Some("logged in"), login.next.map(|n| n.0));
     Ok(write_established(&state, response, established))
 }
 
-#[derive(Deserialize)]
+/// The refresh token in the body, read only when `token.refresh_in_body` is on and no refresh
+/// cookie came.
+#[derive(Deserialize, ToSchema)]
 struct RefreshBody {
     refresh_token: Option<String>,
 }
 
+/// Rotates the refresh token: a new access token and refresh token; the old refresh token is
+/// dead, and presenting it again after the grace window revokes the whole family.
+#[utoipa::path(post, path = "/auth/refresh", tag = "token", operation_id = "token_refresh",
+    request_body(content = Option<RefreshBody>, content_type = "application/json"),
+    security((), ("csrf_header" = [])),
+    responses((status = 200, body = Tokens)))]
 async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -110,6 +150,16 @@ async fn refresh(
     Ok(issue(&state, state.auth.grant(&refreshed.session, refreshed.generation)?, None, None))
 }
 
+/// `{"msg": "logged out"}`.
+#[derive(Serialize, ToSchema)]
+struct LoggedOut {
+    msg: &'static str,
+}
+
+/// Logs out: the family (the session) is revoked and the token cookies are cleared.
+#[utoipa::path(post, path = "/auth/logout", tag = "token", operation_id = "token_logout",
+    security(("bearer" = []), ("csrf_header" = [])),
+    responses((status = 200, body = LoggedOut)))]
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -132,7 +182,7 @@ async fn logout(
         }
     };
     state.auth.logout_family(pid, &client).await?;
-    let mut response = json_value(StatusCode::OK, &json!({ "msg": "logged out" }));
+    let mut response = json_value(StatusCode::OK, &LoggedOut { msg: "logged out" });
     let h = response.headers_mut();
     for cookie in [TokenCookie::Access, TokenCookie::Refresh, TokenCookie::CsrfAccess, TokenCookie::CsrfRefresh] {
         h.append(header::SET_COOKIE, state.cookies.token_cookie(cookie, None));
@@ -168,8 +218,27 @@ fn verify_role(parts: &Parts, state: &AppState) -> Result<Option<String>, Error>
     Ok(role)
 }
 
+/// What `/auth/verify` reads from its query string.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Describes the query for the document; `verify_role` reads it.
+struct VerifyQuery {
+    /// A role the user must have (403 without it).
+    role: Option<String>,
+    /// The access token itself, only where `query_string` is one of the route's token locations.
+    jwt: Option<String>,
+}
+
 /// Forward auth (nginx `auth_request`, Traefik): 200 with identity headers, or 401/403 as
 /// JSON, never a redirect; 400 for a query it does not understand.
+#[utoipa::path(get, path = "/auth/verify", tag = "token", operation_id = "verify",
+    params(VerifyQuery),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 200, description = "A live session or a valid access token", headers(
+        ("X-Auth-User" = String, description = "The username, percent-encoded"),
+        ("X-Auth-User-Id" = String, description = "The account id"),
+        ("X-Auth-Roles" = String, description = "The roles, comma-separated"),
+    ))))]
 async fn verify(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
     let role = verify_role(&parts, &state)?;
     let live: Arc<LiveSession> =
@@ -191,6 +260,10 @@ async fn verify(State(state): State<AppState>, parts: Parts) -> Result<Response,
     Ok(response)
 }
 
+/// The public keys access tokens are signed with, by `kid`; old keys stay until their tokens
+/// expire.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "token", operation_id = "jwks",
+    responses((status = 200, description = "A JWK set (RFC 7517)", body = Object)))]
 async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = json_value(StatusCode::OK, &state.tokens.jwks());
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
