@@ -151,7 +151,10 @@ fn swagger_file(file: &str) -> Response {
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
             response
         }
-        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Ok(None) => {
+            crate::error::Error::new(crate::error::ErrorKind::NotFound, "no such file of the API reference page")
+                .into_response()
+        }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -21,6 +21,7 @@ mod enumeration;
 mod legacy;
 mod limits;
 mod my_sessions;
+mod openapi;
 mod ops;
 mod protection;
 mod redirect;
