@@ -107,10 +107,15 @@ struct Me<'a> {
 #[derive(Serialize, ToSchema)]
 struct MeSession {
     id: uuid::Uuid,
+    #[schema(examples("cookie", "token"))]
     kind: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     last_seen_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
+    #[schema(format = DateTime)]
     fresh_until: String,
     remember: bool,
 }
@@ -120,12 +125,14 @@ struct MeSession {
     security(("session_cookie" = []), ("bearer" = [])),
     responses((status = 200, body = Me)))]
 async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Response {
-    let user = live.user();
-    let record = live.record();
-    let expires_at = state.sessions.idle_deadline(&live).min(record.expires_at);
-    json_value(
-        StatusCode::OK,
-        &Me {
+    json_value(StatusCode::OK, &Me::of(&state, &live))
+}
+
+impl<'a> Me<'a> {
+    fn of(state: &AppState, live: &'a crate::session::LiveSession) -> Self {
+        let (user, record) = (live.user(), live.record());
+        let expires_at = state.sessions.idle_deadline(live).min(record.expires_at);
+        Me {
             id: user.id,
             username: &user.username,
             email: user.email.as_deref(),
@@ -141,6 +148,6 @@ async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Re
                 fresh_until: rfc3339(live.fresh_until()),
                 remember: record.remember,
             },
-        },
-    )
+        }
+    }
 }
