@@ -41,13 +41,10 @@ async fn csrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// A new account.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct RegisterRequest {
-    #[eserde(compat)]
     username: Text<{ MAX_USERNAME_CHARS }>,
     /// Checked against the password policy (`password.min_length`, `max_length`, not the name).
-    #[eserde(compat)]
     password: Password,
     #[serde(default)]
-    #[eserde(compat)]
     email: Option<Text<254>>,
     /// The CSRF token, when a form carries it rather than a header.
     #[serde(default)]

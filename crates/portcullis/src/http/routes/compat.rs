@@ -75,16 +75,12 @@ async fn getcsrf(State(state): State<AppState>, headers: HeaderMap) -> Response 
 /// A login with a password, for a cookie session.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 pub(crate) struct LoginRequest {
-    #[eserde(compat)]
     username: Text<{ MAX_USERNAME_CHARS }>,
-    #[eserde(compat)]
     password: Password,
     /// Keep the browser signed in across restarts (remember-me).
     #[serde(default)]
-    #[eserde(compat)]
     remember: Flag,
     #[serde(default)]
-    #[eserde(compat)]
     next: Option<ReturnTo>,
     /// The CSRF token, when a form carries it rather than a header.
     #[serde(default)]

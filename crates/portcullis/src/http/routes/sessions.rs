@@ -31,7 +31,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 /// The password again, for a fresh login.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct ReauthRequest {
-    #[eserde(compat)]
     password: Password,
 }
 
@@ -169,10 +168,8 @@ async fn revoke_others(
 /// The current password and the new one.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct PasswordChange {
-    #[eserde(compat)]
     current_password: Password,
     /// Checked against the password policy.
-    #[eserde(compat)]
     new_password: Password,
 }
 

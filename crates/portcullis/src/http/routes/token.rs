@@ -74,12 +74,9 @@ fn issue(state: &AppState, grant: TokenGrant, msg: Option<&'static str>, next: O
 /// A login with a password, for a token family.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct TokenLogin {
-    #[eserde(compat)]
     username: Text<{ MAX_USERNAME_CHARS }>,
-    #[eserde(compat)]
     password: Password,
     #[serde(default)]
-    #[eserde(compat)]
     next: Option<ReturnTo>,
 }
 
