@@ -28,6 +28,12 @@ impl<'de> serde::Deserialize<'de> for ReturnTo {
     }
 }
 
+impl<'de> eserde::EDeserialize<'de> for ReturnTo {
+    fn deserialize_for_errors<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<(), ()> {
+        crate::http::input::report_own::<Self, D>(d)
+    }
+}
+
 impl utoipa::PartialSchema for ReturnTo {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::schema::ObjectBuilder::new()

@@ -171,6 +171,15 @@ impl Auth {
         }))
     }
 
+    /// Rotates a token family's refresh token (see [`crate::token::family::refresh`]) and
+    /// grants the new pair.
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> Result<TokenGrant> {
+        let audit = &self.gate.audit;
+        let refreshed =
+            crate::token::family::refresh(&self.tokens, &self.sessions, audit, client, refresh_token).await?;
+        self.grant(&refreshed.session, refreshed.generation)
+    }
+
     /// Gives `principal` a session cookie or a token family, ends what it replaces, and writes
     /// `login_ok`.
     pub async fn establish(

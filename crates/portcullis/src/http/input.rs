@@ -15,9 +15,9 @@
 //!
 //! Every field error is listed because the types derive `eserde::Deserialize`, which re-reads a
 //! body that failed and collects all errors. Optional fields carry `#[serde(default)]` (eserde
-//! reports an absent `Option` without it), and field types with their own rules (`Text<N>`,
-//! [`Flag`], [`Nullable`], [`crate::password::Password`], [`crate::redirect::ReturnTo`]) are
-//! marked `#[eserde(compat)]`.
+//! reports an absent `Option` without it). Field types with their own rules ([`Text`], [`Flag`],
+//! [`Nullable`], [`Names`], [`crate::password::Password`], [`crate::redirect::ReturnTo`])
+//! report their own message through [`report_own`].
 //!
 //! Query strings ([`Query<T>`]) are read the same way; an empty value counts as absent.
 
@@ -191,6 +191,12 @@ fn decode_component(raw: &[u8]) -> String {
     percent_encoding::percent_decode(&plus_as_space).decode_utf8_lossy().into_owned()
 }
 
+/// How a field type with its own rules (its `Deserialize`) reports its error when eserde
+/// re-reads a body for every error: the type's own message, at the field's path.
+pub(crate) fn report_own<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<(), ()> {
+    T::deserialize(d).map(drop).map_err(eserde::reporter::ErrorReporter::report)
+}
+
 /// A string of at most `N` characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text<const N: usize>(pub String);
@@ -209,6 +215,12 @@ impl<'de, const N: usize> Deserialize<'de> for Text<N> {
             return Err(serde::de::Error::custom(format!("must be at most {N} characters")));
         }
         Ok(Self(s))
+    }
+}
+
+impl<'de, const N: usize> eserde::EDeserialize<'de> for Text<N> {
+    fn deserialize_for_errors<D: Deserializer<'de>>(d: D) -> Result<(), ()> {
+        report_own::<Self, D>(d)
     }
 }
 
@@ -241,6 +253,12 @@ impl<'de> Deserialize<'de> for Flag {
             },
             _ => Err(serde::de::Error::custom("must be true or false")),
         }
+    }
+}
+
+impl<'de> eserde::EDeserialize<'de> for Flag {
+    fn deserialize_for_errors<D: Deserializer<'de>>(d: D) -> Result<(), ()> {
+        report_own::<Self, D>(d)
     }
 }
 
@@ -287,6 +305,12 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
     }
 }
 
+impl<'de, T: Deserialize<'de>> eserde::EDeserialize<'de> for Nullable<T> {
+    fn deserialize_for_errors<D: Deserializer<'de>>(d: D) -> Result<(), ()> {
+        report_own::<Self, D>(d)
+    }
+}
+
 /// At most this many names in a list of roles or permissions.
 pub const MAX_NAMES: usize = 256;
 
@@ -301,6 +325,12 @@ impl<'de> Deserialize<'de> for Names {
             return Err(serde::de::Error::custom(format!("must have at most {MAX_NAMES} entries")));
         }
         Ok(Self(names))
+    }
+}
+
+impl<'de> eserde::EDeserialize<'de> for Names {
+    fn deserialize_for_errors<D: Deserializer<'de>>(d: D) -> Result<(), ()> {
+        report_own::<Self, D>(d)
     }
 }
 
@@ -332,11 +362,9 @@ mod tests {
     #[derive(Debug, eserde::Deserialize)]
     #[allow(dead_code)] // Read only through `Debug` and the errors.
     struct Sample {
-        #[eserde(compat)]
         name: Text<4>,
         count: u32,
         #[serde(default)]
-        #[eserde(compat)]
         on: Flag,
         #[serde(default)]
         note: Option<String>,
@@ -371,7 +399,6 @@ mod tests {
         #[derive(Debug, eserde::Deserialize)]
         struct Patch {
             #[serde(default)]
-            #[eserde(compat)]
             email: Nullable<String>,
         }
         let absent = typed::<Patch>(b"{}").expect("absent");

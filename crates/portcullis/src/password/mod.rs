@@ -67,6 +67,12 @@ impl<'de> serde::Deserialize<'de> for Password {
     }
 }
 
+impl<'de> eserde::EDeserialize<'de> for Password {
+    fn deserialize_for_errors<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<(), ()> {
+        crate::http::input::report_own::<Self, D>(d)
+    }
+}
+
 impl utoipa::PartialSchema for Password {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::schema::ObjectBuilder::new()

@@ -187,6 +187,19 @@ impl From<&User> for SessionUser {
     }
 }
 
+/// One of a user's live sessions, as [`SessionManager::list_live`] finds it.
+#[derive(Debug, Clone)]
+pub struct ListedSession {
+    /// The stored session.
+    pub record: SessionRecord,
+    /// Its latest activity.
+    pub last_seen_at: OffsetDateTime,
+    /// When it ends unless used again (the idle deadline, or the absolute one if sooner).
+    pub expires_at: OffsetDateTime,
+    /// Whether it is the session asking.
+    pub current: bool,
+}
+
 /// A validated, live session with its user.
 #[derive(Debug)]
 pub struct LiveSession {
@@ -487,6 +500,23 @@ impl SessionManager {
     /// The user's live sessions (cookie sessions and token families), oldest first.
     pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionRecord>> {
         Ok(self.stores.sessions.user_sessions(user_id, self.clock.now()).await?)
+    }
+
+    /// The live sessions of `current`'s user, as they stand now: the current one with its
+    /// latest activity, idle-expired ones (still in the store until the sweep) left out.
+    pub async fn list_live(&self, current: &LiveSession) -> Result<Vec<ListedSession>> {
+        let now = self.clock.now();
+        let records = self.list(current.user().id).await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|record| {
+                let is_current = record.public_id == current.record().public_id;
+                let last_seen_at = if is_current { current.last_seen_at() } else { record.last_seen_at };
+                let idle_deadline = last_seen_at + self.idle_of_kind(record.kind);
+                let expires_at = idle_deadline.min(record.expires_at);
+                (idle_deadline > now).then_some(ListedSession { record, last_seen_at, expires_at, current: is_current })
+            })
+            .collect())
     }
 
     /// Drops a user's cached sessions so the next request re-reads the account (new roles, a

@@ -41,13 +41,10 @@ async fn csrf(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// A new account.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct RegisterRequest {
-    #[eserde(compat)]
     username: Text<{ MAX_USERNAME_CHARS }>,
     /// Checked against the password policy (`password.min_length`, `max_length`, not the name).
-    #[eserde(compat)]
     password: Password,
     #[serde(default)]
-    #[eserde(compat)]
     email: Option<Text<254>>,
     /// The CSRF token, when a form carries it rather than a header.
     #[serde(default)]
@@ -107,10 +104,15 @@ struct Me<'a> {
 #[derive(Serialize, ToSchema)]
 struct MeSession {
     id: uuid::Uuid,
+    #[schema(examples("cookie", "token"))]
     kind: &'static str,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     last_seen_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
+    #[schema(format = DateTime)]
     fresh_until: String,
     remember: bool,
 }
@@ -120,12 +122,14 @@ struct MeSession {
     security(("session_cookie" = []), ("bearer" = [])),
     responses((status = 200, body = Me)))]
 async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Response {
-    let user = live.user();
-    let record = live.record();
-    let expires_at = state.sessions.idle_deadline(&live).min(record.expires_at);
-    json_value(
-        StatusCode::OK,
-        &Me {
+    json_value(StatusCode::OK, &Me::of(&state, &live))
+}
+
+impl<'a> Me<'a> {
+    fn of(state: &AppState, live: &'a crate::session::LiveSession) -> Self {
+        let (user, record) = (live.user(), live.record());
+        let expires_at = state.sessions.idle_deadline(live).min(record.expires_at);
+        Me {
             id: user.id,
             username: &user.username,
             email: user.email.as_deref(),
@@ -141,6 +145,6 @@ async fn me(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Re
                 fresh_until: rfc3339(live.fresh_until()),
                 remember: record.remember,
             },
-        },
-    )
+        }
+    }
 }

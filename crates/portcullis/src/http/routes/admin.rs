@@ -166,17 +166,13 @@ async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 /// An account to create.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct NewUser {
-    #[eserde(compat)]
     username: Text<{ MAX_USERNAME_CHARS }>,
     /// Checked against the password policy.
-    #[eserde(compat)]
     password: Password,
     #[serde(default)]
-    #[eserde(compat)]
     email: Option<Text<254>>,
     /// Roles to give; each must exist.
     #[serde(default)]
-    #[eserde(compat)]
     roles: Option<Names>,
 }
 
@@ -200,7 +196,6 @@ async fn create_user(call: Call, Body(new): Body<NewUser>) -> Result<Response, A
 struct UserUpdate {
     /// `null` clears it.
     #[serde(default)]
-    #[eserde(compat)]
     #[schema(value_type = Option<String>, max_length = 254)]
     email: Nullable<Text<254>>,
     /// A disabled account cannot log in, and its sessions end.
@@ -208,7 +203,6 @@ struct UserUpdate {
     disabled: Option<bool>,
     /// Replaces the roles; each must exist.
     #[serde(default)]
-    #[eserde(compat)]
     roles: Option<Names>,
 }
 
@@ -306,13 +300,10 @@ async fn list_roles(State(state): State<AppState>) -> Result<Response, ApiError>
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct NewRole {
     /// a-z, 0-9, `_`, `:`, `.` and `-`.
-    #[eserde(compat)]
     name: Text<{ MAX_NAME_CHARS }>,
     #[serde(default)]
-    #[eserde(compat)]
     description: Option<Text<{ MAX_DESCRIPTION_CHARS }>>,
     #[serde(default)]
-    #[eserde(compat)]
     permissions: Option<Names>,
 }
 
@@ -333,7 +324,6 @@ async fn create_role(call: Call, Body(new): Body<NewRole>) -> Result<Response, A
 /// A role's whole new set of permissions.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct Permissions {
-    #[eserde(compat)]
     permissions: Names,
 }
 

@@ -75,16 +75,12 @@ async fn getcsrf(State(state): State<AppState>, headers: HeaderMap) -> Response 
 /// A login with a password, for a cookie session.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 pub(crate) struct LoginRequest {
-    #[eserde(compat)]
     username: Text<{ MAX_USERNAME_CHARS }>,
-    #[eserde(compat)]
     password: Password,
     /// Keep the browser signed in across restarts (remember-me).
     #[serde(default)]
-    #[eserde(compat)]
     remember: Flag,
     #[serde(default)]
-    #[eserde(compat)]
     next: Option<ReturnTo>,
     /// The CSRF token, when a form carries it rather than a header.
     #[serde(default)]
@@ -125,16 +121,21 @@ async fn login(
     let device = cookies::read(&headers, cookies::DEVICE_COOKIE);
     let found = state.auth.login(&login.username.0, &login.password, &client, Purpose::SessionLogin, device).await?;
     let Some(principal) = found else { return Ok(json(StatusCode::UNAUTHORIZED, LOGIN_FALSE)) };
-    let replaces = cookies::read(&headers, state.cookies.session_name());
-    let old_series = cookies::read(&headers, state.cookies.remember_name());
-    let carrier = Carrier::Cookie { remember: login.remember.0, replaces, old_series };
-    let established = state.auth.establish(principal, &client, carrier).await?;
+    let established =
+        state.auth.establish(principal, &client, cookie_carrier(&state, &headers, login.remember)).await?;
     // The seed's exact body, unless the client asked where to go next.
     let response = match login.next {
         None => json(StatusCode::OK, LOGIN_TRUE),
         Some(next) => json_value(StatusCode::OK, &LoginResult { login: true, next: Some(next.0) }),
     };
     Ok(write_established(&state, response, established))
+}
+
+/// A cookie session that replaces this browser's session and remember-me series, if any.
+fn cookie_carrier<'h>(state: &AppState, headers: &'h HeaderMap, remember: Flag) -> Carrier<'h> {
+    let replaces = cookies::read(headers, state.cookies.session_name());
+    let old_series = cookies::read(headers, state.cookies.remember_name());
+    Carrier::Cookie { remember: remember.0, replaces, old_series }
 }
 
 /// Whether this browser has a live session.
@@ -206,15 +207,21 @@ async fn logout(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> R
         return Err(unauthenticated());
     }
     let mut response = json(StatusCode::OK, LOGOUT_TRUE);
+    clear_cookies(state, &mut response, series.is_some());
+    Ok(response)
+}
+
+/// The session cookie, the remember-me cookie when there was one, and (with
+/// `csrf.rotate_on_logout`) a new CSRF nonce.
+fn clear_cookies(state: &AppState, response: &mut Response, remembered: bool) {
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, state.cookies.clear_session());
-    if series.is_some() {
+    if remembered {
         h.append(header::SET_COOKIE, state.cookies.clear_remember());
     }
     if state.config.csrf.rotate_on_logout {
         h.append(header::SET_COOKIE, state.cookies.csrf_nonce(crate::csrf::new_nonce()));
     }
-    Ok(response)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::http::guard::Fresh;
 use crate::http::input::{Body, RequestBody};
 use crate::http::{cookies, AppState};
 use crate::password::Password;
-use crate::session::SessionKind;
+use crate::session::{ListedSession, SessionKind};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,7 +31,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 /// The password again, for a fresh login.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct ReauthRequest {
-    #[eserde(compat)]
     password: Password,
 }
 
@@ -110,29 +109,23 @@ struct Revoked {
     security(("session_cookie" = []), ("bearer" = [])),
     responses((status = 200, body = Sessions)))]
 async fn list(State(state): State<AppState>, CurrentUser(live): CurrentUser) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let records = state.sessions.list(live.user().id).await?;
-    let views: Vec<_> = records
-        .iter()
-        .filter_map(|r| {
-            let current = r.public_id == live.record().public_id;
-            let last_seen = if current { live.last_seen_at() } else { r.last_seen_at };
-            let idle_deadline = last_seen + state.sessions.idle_of_kind(r.kind);
-            // Idle-expired sessions wait for the sweep in the store but are no longer live.
-            (idle_deadline > now).then(|| SessionView {
-                id: r.public_id,
-                kind: r.kind.as_str(),
-                created_at: rfc3339(r.created_at),
-                last_seen_at: rfc3339(last_seen),
-                expires_at: rfc3339(idle_deadline.min(r.expires_at)),
-                ip: r.ip.as_deref(),
-                user_agent: r.user_agent.as_deref(),
-                remember: r.remember,
-                current,
-            })
-        })
-        .collect();
-    Ok(json_value(StatusCode::OK, &Sessions { sessions: views }))
+    let listed = state.sessions.list_live(&live).await?;
+    Ok(json_value(StatusCode::OK, &Sessions { sessions: listed.iter().map(session_view).collect() }))
+}
+
+fn session_view(listed: &ListedSession) -> SessionView<'_> {
+    let r = &listed.record;
+    SessionView {
+        id: r.public_id,
+        kind: r.kind.as_str(),
+        created_at: rfc3339(r.created_at),
+        last_seen_at: rfc3339(listed.last_seen_at),
+        expires_at: rfc3339(listed.expires_at),
+        ip: r.ip.as_deref(),
+        user_agent: r.user_agent.as_deref(),
+        remember: r.remember,
+        current: listed.current,
+    }
 }
 
 /// Ends one of the user's own sessions (404 for anyone else's).
@@ -175,10 +168,8 @@ async fn revoke_others(
 /// The current password and the new one.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct PasswordChange {
-    #[eserde(compat)]
     current_password: Password,
     /// Checked against the password policy.
-    #[eserde(compat)]
     new_password: Password,
 }
 

@@ -25,7 +25,6 @@ use crate::http::AppState;
 use crate::password::Password;
 use crate::redirect::ReturnTo;
 use crate::session::LiveSession;
-use crate::token::family;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -75,12 +74,9 @@ fn issue(state: &AppState, grant: TokenGrant, msg: Option<&'static str>, next: O
 /// A login with a password, for a token family.
 #[derive(Debug, eserde::Deserialize, ToSchema)]
 struct TokenLogin {
-    #[eserde(compat)]
     username: Text<{ MAX_USERNAME_CHARS }>,
-    #[eserde(compat)]
     password: Password,
     #[serde(default)]
-    #[eserde(compat)]
     next: Option<ReturnTo>,
 }
 
@@ -130,24 +126,29 @@ async fn refresh(
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
     state.auth.gate().charge_ip(&client).await?;
-    let token = match cookies::read(&headers, cookies::REFRESH_COOKIE) {
+    let token = refresh_token(&state, &headers, &body)?;
+    Ok(issue(&state, state.auth.refresh(&token, &client).await?, None, None))
+}
+
+/// The refresh token: from its cookie (double-submit checked), else from the body where
+/// `token.refresh_in_body` allows it.
+fn refresh_token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<String, Error> {
+    let no_token = || Error::new(ErrorKind::Unauthenticated, "no refresh token");
+    match cookies::read(headers, cookies::REFRESH_COOKIE) {
         Some(token) => {
             // The refresh cookie is a credential the browser sends by itself: double submit.
             let (pid, _) = state
                 .tokens
                 .parse_refresh(token)
                 .ok_or_else(|| Error::new(ErrorKind::TokenInvalid, "the refresh token is not valid"))?;
-            check_double_submit(&headers, cookies::CSRF_REFRESH_COOKIE, &state.tokens.family_csrf(pid))?;
-            token.to_owned()
+            check_double_submit(headers, cookies::CSRF_REFRESH_COOKIE, &state.tokens.family_csrf(pid))?;
+            Ok(token.to_owned())
         }
-        None if state.tokens.config().refresh_in_body => serde_json::from_slice::<RefreshBody>(&body)
-            .ok()
-            .and_then(|b| b.refresh_token)
-            .ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "no refresh token"))?,
-        None => return Err(Error::new(ErrorKind::Unauthenticated, "no refresh token").into()),
-    };
-    let refreshed = family::refresh(&state.tokens, &state.sessions, &state.audit, &client, &token).await?;
-    Ok(issue(&state, state.auth.grant(&refreshed.session, refreshed.generation)?, None, None))
+        None if state.tokens.config().refresh_in_body => {
+            serde_json::from_slice::<RefreshBody>(body).ok().and_then(|b| b.refresh_token).ok_or_else(no_token)
+        }
+        None => Err(no_token()),
+    }
 }
 
 /// `{"msg": "logged out"}`.
@@ -166,28 +167,30 @@ async fn logout(
     Client(client): Client,
 ) -> Result<Response, ApiError> {
     check_origin(&state, &headers)?;
-    let pid = match cookies::read(&headers, cookies::REFRESH_COOKIE).and_then(|t| state.tokens.parse_refresh(t)) {
-        Some((pid, _)) => {
-            check_double_submit(&headers, cookies::CSRF_REFRESH_COOKIE, &state.tokens.family_csrf(pid))?;
-            pid
-        }
-        None => {
-            let bearer = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "log in first"))?;
-            let claims = state.tokens.verify_access(bearer.trim())?;
-            uuid::Uuid::try_parse(&claims.sid).map_err(|_| Error::new(ErrorKind::TokenInvalid, "bad sid"))?
-        }
-    };
-    state.auth.logout_family(pid, &client).await?;
+    state.auth.logout_family(family_of(&state, &headers)?, &client).await?;
     let mut response = json_value(StatusCode::OK, &LoggedOut { msg: "logged out" });
     let h = response.headers_mut();
     for cookie in [TokenCookie::Access, TokenCookie::Refresh, TokenCookie::CsrfAccess, TokenCookie::CsrfRefresh] {
         h.append(header::SET_COOKIE, state.cookies.token_cookie(cookie, None));
     }
     Ok(response)
+}
+
+/// The family a logout ends: the refresh cookie's (double-submit checked), else the bearer
+/// access token's.
+fn family_of(state: &AppState, headers: &HeaderMap) -> Result<uuid::Uuid, Error> {
+    if let Some((pid, _)) = cookies::read(headers, cookies::REFRESH_COOKIE).and_then(|t| state.tokens.parse_refresh(t))
+    {
+        check_double_submit(headers, cookies::CSRF_REFRESH_COOKIE, &state.tokens.family_csrf(pid))?;
+        return Ok(pid);
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "log in first"))?;
+    let claims = state.tokens.verify_access(bearer.trim())?;
+    uuid::Uuid::try_parse(&claims.sid).map_err(|_| Error::new(ErrorKind::TokenInvalid, "bad sid"))
 }
 
 /// Longest parameter name quoted back in an error.
@@ -249,6 +252,11 @@ async fn verify(State(state): State<AppState>, parts: Parts) -> Result<Response,
             return Err(Error::new(ErrorKind::Forbidden, format!("the `{role}` role is required")).into());
         }
     }
+    Ok(identity(user))
+}
+
+/// An empty 200 with the identity headers a proxy passes on.
+fn identity(user: &crate::session::SessionUser) -> Response {
     let mut response = Response::new(axum::body::Body::empty());
     let h = response.headers_mut();
     let value = |s: &str| HeaderValue::from_bytes(s.as_bytes()).unwrap_or(HeaderValue::from_static(""));
@@ -257,7 +265,7 @@ async fn verify(State(state): State<AppState>, parts: Parts) -> Result<Response,
     h.insert("x-auth-user", value(&crate::username::header_value(&user.username)));
     h.insert("x-auth-user-id", value(&user.id.to_string()));
     h.insert("x-auth-roles", value(&user.roles.join(",")));
-    Ok(response)
+    response
 }
 
 /// The public keys access tokens are signed with, by `kid`; old keys stay until their tokens
