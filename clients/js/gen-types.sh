@@ -31,7 +31,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-gen-types.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 ../../scripts/check-openapi --print ${OPENAPI:+"$OPENAPI"} >"$work/openapi.json"
-npx --no-install openapi-typescript "$work/openapi.json" --output "$work/openapi.ts" --quiet 2>"$work/log" || {
+npx --no-install openapi-typescript "$work/openapi.json" --output "$work/openapi.ts" >"$work/log" 2>&1 || {
   cat "$work/log" >&2
   exit 1
 }

@@ -668,12 +668,20 @@ export interface components {
         };
         /** @description The session this request came with. */
         MeSession: {
+            /** Format: date-time */
             created_at: string;
+            /** Format: date-time */
             expires_at: string;
+            /** Format: date-time */
             fresh_until: string;
             /** Format: uuid */
             id: string;
+            /**
+             * @example cookie
+             * @example token
+             */
             kind: string;
+            /** Format: date-time */
             last_seen_at: string;
             remember: boolean;
         };
