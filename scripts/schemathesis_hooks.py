@@ -11,16 +11,24 @@ How the cases authenticate, from SCHEMATHESIS_PORTCULLIS_AUTH (one pass of the s
                double-submit value in `X-CSRF-TOKEN` (for /auth/refresh and /auth/logout).
 Operations under /api/admin run as the admin account, every other one as the member account.
 
-Logins the run itself ends (logout, revoke-others, revoke-sessions, deleting the current
-session, reauth's new session id, a refresh token used twice): Schemathesis's reactive
-re-authentication (`retry_on=[401]`) drops the cached login at the 401, logs in again through
-`get` below and replays the request once.
+Each identity's credentials are kept as a browser (or the SDK) keeps them: a cookie an answer
+sets or clears, and the access token that /auth/refresh or /api/reauth answers, replace what
+the next case carries (`after_call`). Logins the run itself ends (logout, revoke-others,
+revoke-sessions, deleting the current session, a refresh token used twice): at a 401 that says
+so (`unauthenticated`, `token_*`, `refresh_reused`) Schemathesis's reactive re-authentication
+(`retry_on=[401]`) logs in again through `get` below and replays the request once, and the
+hook logs in again before the next case in any event (Schemathesis stops replaying an
+operation once a replay was a 401 too, e.g. a wrong password, but a later case of it may still
+find its login ended).
 
 The one change that would end a login for good is an admin disabling or deleting the member
 account (an account cannot disable or delete itself: that is a 409, and stays tested): such a
-PATCH or DELETE is sent to an id that names no one instead (`before_call`). Generated path
-ids are random, so the fuzzing phase also tries the ids that exist (the two accounts', the
-current session's, the `admin` role) through `flatmap_path_parameters`.
+PATCH or DELETE is sent to an id that names no one instead (`before_call`). A password change
+the run makes succeed becomes the password the hook logs in with (`after_call`).
+
+Generated values rarely name anything that exists, so the fuzzing phase also tries the ids that
+do (the two accounts', the current sessions', the `admin` role; `flatmap_path_parameters`) and
+the account's right password at POST /api/reauth and POST /api/password (`flatmap_body`).
 
 The check `problem_json_has_code`: every `application/problem+json` body is a JSON object with
 a non-empty string `code` (the SDK and the SPA key their messages on it).
@@ -34,6 +42,7 @@ import os
 import sys
 import threading
 import uuid
+from http.cookies import CookieError, SimpleCookie
 
 import requests
 from hypothesis import strategies as st
@@ -45,16 +54,13 @@ BASE_URL = os.environ.get("SCHEMATHESIS_PORTCULLIS_URL", "").rstrip("/")
 AUTH = os.environ.get("SCHEMATHESIS_PORTCULLIS_AUTH", "anonymous")
 if AUTH not in ("anonymous", "csrf", "session", "bearer"):
     raise SystemExit(f"schemathesis_hooks: SCHEMATHESIS_PORTCULLIS_AUTH={AUTH!r}: anonymous, csrf, session or bearer")
-ACCOUNTS = {
-    "member": (
-        os.environ.get("SCHEMATHESIS_PORTCULLIS_MEMBER", ""),
-        os.environ.get("SCHEMATHESIS_PORTCULLIS_MEMBER_PASSWORD", ""),
-    ),
-    "admin": (
-        os.environ.get("SCHEMATHESIS_PORTCULLIS_ADMIN", ""),
-        os.environ.get("SCHEMATHESIS_PORTCULLIS_ADMIN_PASSWORD", ""),
-    ),
-}
+# {"member": [username, password], "admin": [...]}: written by scripts/schemathesis, and by
+# this file when the run changes a password, so that the next pass logs in with it.
+ACCOUNTS_FILE = os.environ.get("SCHEMATHESIS_PORTCULLIS_ACCOUNTS", "")
+ACCOUNTS: dict[str, tuple[str, str]] = {"member": ("", ""), "admin": ("", "")}
+if ACCOUNTS_FILE:
+    with open(ACCOUNTS_FILE, encoding="utf-8") as f:
+        ACCOUNTS.update({who: (pair[0], pair[1]) for who, pair in json.load(f).items()})
 # An id that names no account.
 NOBODY = str(uuid.UUID(int=0))
 
@@ -62,7 +68,12 @@ _lock = threading.Lock()
 # Account ids, and the id of each identity's latest session (updated at every login).
 ids: dict[str, str] = {}
 sessions: dict[str, str] = {}
-stats = {"logins": 0, "kept_off_member": 0}
+# 401 codes that say the credentials themselves are gone (not a wrong password, not a stale
+# login that step-up would cure).
+ENDED = {"unauthenticated", "token_expired", "token_invalid", "token_revoked", "refresh_reused"}
+# Each identity's credentials as a client holding them would have them now.
+jars: dict[str, dict] = {}
+stats = {"logins": 0, "followed": 0, "kept_off_member": 0, "password_changes": 0}
 
 
 def identity(operation) -> str:
@@ -92,10 +103,10 @@ def login(who: str) -> dict:
     http = _client()
     if AUTH == "csrf":
         headers = {"X-CSRFToken": _csrf(http)}
-        return {"cookies": requests.utils.dict_from_cookiejar(http.cookies), "headers": headers}
+        return _keep(who, http, headers)
     username, password = ACCOUNTS[who]
     if not username or not password:
-        raise RuntimeError(f"no credentials for the {who} account in the environment")
+        raise RuntimeError(f"no credentials for the {who} account (SCHEMATHESIS_PORTCULLIS_ACCOUNTS)")
     credentials = {"username": username, "password": password}
     if AUTH == "session":
         headers = {"X-CSRFToken": _csrf(http)}
@@ -113,7 +124,56 @@ def login(who: str) -> dict:
         ids[who] = str(me["id"])
         sessions[who] = str(me["session"]["id"])
         stats["logins"] += 1
-    return {"cookies": requests.utils.dict_from_cookiejar(http.cookies), "headers": headers}
+    return _keep(who, http, headers)
+
+
+def _problem_code(response) -> str | None:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+def _keep(who: str, http: requests.Session, headers: dict[str, str]) -> dict:
+    data = {"cookies": requests.utils.dict_from_cookiejar(http.cookies), "headers": headers}
+    with _lock:
+        jars[who] = data
+    return data
+
+
+def _follow(who: str, case, response) -> None:
+    """What a browser or the SDK keeps from an answer: new cookies, a new access token."""
+    with _lock:
+        jar = jars.get(who)
+        if jar is None:
+            return
+        changed = False
+        for line in response.headers.get("set-cookie", []):
+            cookie = SimpleCookie()
+            try:
+                cookie.load(line)
+            except CookieError:
+                continue
+            for name, morsel in cookie.items():
+                if morsel["max-age"] == "0" or (morsel["expires"] and "1970" in morsel["expires"]):
+                    changed |= jar["cookies"].pop(name, None) is not None
+                elif jar["cookies"].get(name) != morsel.value:
+                    jar["cookies"][name] = morsel.value
+                    changed = True
+        if AUTH == "bearer" and 200 <= response.status_code < 300:
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                body = None
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if isinstance(token, str) and token:
+                jar["headers"]["Authorization"] = f"Bearer {token}"
+                changed = True
+            if "csrf_refresh_token" in jar["cookies"]:
+                jar["headers"]["X-CSRF-TOKEN"] = jar["cookies"]["csrf_refresh_token"]
+        if changed:
+            stats["followed"] += 1
 
 
 if AUTH != "anonymous":
@@ -126,8 +186,14 @@ if AUTH != "anonymous":
             return login(identity(ctx.operation))
 
         def set(self, case, data, ctx):
-            case.cookies = {**(case.cookies or {}), **data["cookies"]}
-            case.headers = {**(case.headers or {}), **data["headers"]}
+            # The identity's credentials as they are now: the latest login, with what later
+            # answers rotated (see after_call); a new login when the server ended that one.
+            who = identity(ctx.operation)
+            current = jars.get(who, data)
+            if current.get("ended"):
+                current = login(who)
+            case.cookies = {**(case.cookies or {}), **current["cookies"]}
+            case.headers = {**(case.headers or {}), **current["headers"]}
 
     if AUTH in ("session", "bearer"):
         # Known before the first case is generated, for flatmap_path_parameters.
@@ -150,6 +216,45 @@ def flatmap_path_parameters(context, path_parameters):
         elif "name" in path_parameters and operation.path.startswith("/api/admin/roles/"):
             known = [{**path_parameters, "name": "admin"}]
     return st.sampled_from([path_parameters, *known])
+
+
+# Where the account's own password makes the difference between 401 and the operation's answer.
+_PASSWORD_FIELDS = {("POST", "/api/reauth"): "password", ("POST", "/api/password"): "current_password"}
+
+
+@schemathesis.hook
+def flatmap_body(context, body):
+    """Besides the generated body, one with the account's right password."""
+    operation = context.operation
+    field = _PASSWORD_FIELDS.get((operation.method.upper(), operation.path)) if operation else None
+    if field is None or AUTH not in ("session", "bearer") or not isinstance(body, dict):
+        return st.just(body)
+    return st.sampled_from([body, {**body, field: ACCOUNTS[identity(operation)][1]}])
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Keeps the identity's credentials as a client would: rotated cookies and tokens, and the
+    password after a change the run made succeed."""
+    # (A CSRF-only pass stays logged out: a registration that logs in is not followed.)
+    if AUTH not in ("session", "bearer") or not case._has_explicit_auth:
+        return
+    who = identity(case.operation)
+    if response.status_code == 401 and _problem_code(response) in ENDED:
+        with _lock:
+            if who in jars:
+                jars[who]["ended"] = True
+        return
+    _follow(who, case, response)
+    if (case.method.upper(), case.operation.path) != ("POST", "/api/password") or response.status_code != 200:
+        return
+    if isinstance(case.body, dict) and isinstance(case.body.get("new_password"), str):
+        with _lock:
+            ACCOUNTS[who] = (ACCOUNTS[who][0], case.body["new_password"])
+            stats["password_changes"] += 1
+            if ACCOUNTS_FILE:
+                with open(ACCOUNTS_FILE, "w", encoding="utf-8") as f:
+                    json.dump(ACCOUNTS, f)
 
 
 @schemathesis.hook
@@ -187,6 +292,8 @@ def _summary() -> None:
     if AUTH != "anonymous":
         print(
             f"schemathesis_hooks: {AUTH}: {stats['logins']} logins by the hook, "
-            f"{stats['kept_off_member']} admin changes kept off the member account",
+            f"{stats['followed']} rotated cookies or tokens followed, "
+            f"{stats['kept_off_member']} admin changes kept off the member account, "
+            f"{stats['password_changes']} password changes followed",
             file=sys.stderr,
         )
