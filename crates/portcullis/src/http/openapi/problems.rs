@@ -61,8 +61,9 @@ const TABLE: &[Fails] = &[
     api("admin_list_users", &[ADMIN, &[MalformedRequest, ValidationFailed]]),
     api("admin_get_user", &[ADMIN, &[NotFound]]),
     api("admin_create_user", &[ADMIN, &[CsrfFailed, Conflict], BODY]),
-    api("admin_update_user", &[ADMIN, &[CsrfFailed, NotFound], BODY]),
-    api("admin_delete_user", &[ADMIN, &[CsrfFailed, NotFound]]),
+    // Conflict: an admin cannot demote, disable or delete themselves.
+    api("admin_update_user", &[ADMIN, &[CsrfFailed, NotFound, Conflict], BODY]),
+    api("admin_delete_user", &[ADMIN, &[CsrfFailed, NotFound, Conflict]]),
     api("admin_revoke_sessions", &[ADMIN, &[CsrfFailed, NotFound]]),
     api("admin_unlock", &[ADMIN, &[CsrfFailed, NotFound]]),
     api("admin_list_roles", &[ADMIN]),
