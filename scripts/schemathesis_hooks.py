@@ -289,7 +289,7 @@ def problem_json_has_code(ctx, response, case):
 
 @atexit.register
 def _summary() -> None:
-    if AUTH != "anonymous":
+    if AUTH in ("session", "bearer"):
         print(
             f"schemathesis_hooks: {AUTH}: {stats['logins']} logins by the hook, "
             f"{stats['followed']} rotated cookies or tokens followed, "
