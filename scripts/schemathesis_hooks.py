@@ -8,7 +8,8 @@ How the cases authenticate, from SCHEMATHESIS_PORTCULLIS_AUTH (one pass of the s
   `session`    GET /api/csrf, then POST /api/login: the session and CSRF cookies, and the token
                in `X-CSRFToken`.
   `bearer`     POST /auth/login: `Authorization: Bearer`, the refresh cookie and its
-               double-submit value in `X-CSRF-TOKEN` (for /auth/refresh and /auth/logout).
+               double-submit value in `X-CSRF-TOKEN` (for /auth/refresh and /auth/logout);
+               not the access-token cookie that /auth/login also sets.
 Operations under /api/admin run as the admin account, every other one as the member account.
 
 Each identity's credentials are kept as a browser (or the SDK) keeps them: a cookie an answer
@@ -127,6 +128,12 @@ def login(who: str) -> dict:
     return _keep(who, http, headers)
 
 
+def _kept(cookie: str) -> bool:
+    """The bearer pass authenticates by the header alone: /auth/login's access-token cookie
+    (token location `cookies`) would let a case the run sends without the header pass anyway."""
+    return AUTH != "bearer" or cookie not in ("access_token_cookie", "csrf_access_token")
+
+
 def _problem_code(response) -> str | None:
     try:
         body = json.loads(response.content)
@@ -136,7 +143,8 @@ def _problem_code(response) -> str | None:
 
 
 def _keep(who: str, http: requests.Session, headers: dict[str, str]) -> dict:
-    data = {"cookies": requests.utils.dict_from_cookiejar(http.cookies), "headers": headers}
+    cookies = {k: v for k, v in requests.utils.dict_from_cookiejar(http.cookies).items() if _kept(k)}
+    data = {"cookies": cookies, "headers": headers}
     with _lock:
         jars[who] = data
     return data
@@ -156,6 +164,8 @@ def _follow(who: str, case, response) -> None:
             except CookieError:
                 continue
             for name, morsel in cookie.items():
+                if not _kept(name):
+                    continue
                 if morsel["max-age"] == "0" or (morsel["expires"] and "1970" in morsel["expires"]):
                     changed |= jar["cookies"].pop(name, None) is not None
                 elif jar["cookies"].get(name) != morsel.value:
