@@ -17,6 +17,7 @@
 //! | [`import`] | importing users with their existing password hashes |
 //! | [`migrate`] | copying a whole store into another, verified (`portcullis store migrate`) |
 //! | [`redirect`] | return-to (`next`) paths limited to this site |
+//! | [`sealing`] | encryption at rest of stored secrets the server reads back (TOTP seeds), a rotatable key ring |
 //! | [`template`] | the SPA's page as a Jinja template (a Flask app's `templates/index.html`), parsed once |
 //! | [`store`] | one object-safe trait per stored capability, [`store::Stores`]; SQLite and Postgres share one SQL implementation; the conformance kit (`testkit` feature) |
 //! | [`signal`] | changes made by another process (the CLI) reaching running servers within a second |
@@ -65,6 +66,7 @@ pub mod limits;
 pub mod migrate;
 pub mod password;
 pub mod redirect;
+pub mod sealing;
 pub mod secrets;
 pub mod session;
 pub mod signal;

@@ -37,6 +37,8 @@ pub struct Secrets {
     pub jwt_keys: KeyFile,
     /// Key of the refresh-token MACs.
     pub refresh_key: Vec<u8>,
+    /// The keys stored secrets (TOTP seeds) are sealed with.
+    pub sealing: crate::sealing::SealingKeys,
 }
 
 impl Secrets {
@@ -54,6 +56,7 @@ impl Secrets {
             csrf_origin: Origin::Ephemeral,
             jwt_keys: KeyFile::generate(alg, time::OffsetDateTime::now_utc().unix_timestamp()),
             refresh_key,
+            sealing: crate::sealing::SealingKeys::generate(),
         }
     }
 
@@ -66,6 +69,7 @@ impl Secrets {
             csrf_origin: if config.csrf_key.is_some() { Origin::Configured } else { Origin::Ephemeral },
             jwt_keys: config.jwt_keys.clone().unwrap_or(fresh.jwt_keys),
             refresh_key: config.refresh_key.clone().unwrap_or(fresh.refresh_key),
+            sealing: fresh.sealing,
         }
     }
 
@@ -84,7 +88,8 @@ impl Secrets {
             Some(keys) => keys.clone(),
             None => KeyFile::load_or_create(&Self::jwt_keys_path(config), config.token.algorithm, now)?,
         };
-        Ok(Self { csrf_key: CsrfKey::new(csrf_key), csrf_origin, jwt_keys, refresh_key })
+        let sealing = crate::sealing::SealingKeys::load_or_create(&config.data_dir.join("sealing-keys.json"))?;
+        Ok(Self { csrf_key: CsrfKey::new(csrf_key), csrf_origin, jwt_keys, refresh_key, sealing })
     }
 
     /// Where the signing keys live.
