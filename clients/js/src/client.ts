@@ -3,12 +3,16 @@ import type {
   ChangePasswordResult,
   ClientOptions,
   FetchLike,
+  LoginBody,
   LoginOptions,
   LoginResult,
   Me,
+  PasswordChangeBody,
   PortcullisClient,
+  ReauthBody,
   ReauthResult,
   SessionInfo,
+  TokenLoginBody,
 } from "./types.js";
 
 const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -314,12 +318,12 @@ export function createClient(options: ClientOptions): PortcullisClient {
   async function login(username: string, password: string, opts: LoginOptions = {}): Promise<LoginResult> {
     let body: unknown;
     if (mode === "session") {
-      const payload: Record<string, unknown> = { username, password };
+      const payload: LoginBody = { username, password };
       if (opts.remember !== undefined) payload.remember = opts.remember;
       if (opts.next !== undefined) payload.next = opts.next;
       body = await expectJson(await authFetch("/api/login", jsonInit("POST", payload)));
     } else {
-      const payload: Record<string, unknown> = { username, password };
+      const payload: TokenLoginBody = { username, password };
       if (opts.next !== undefined) payload.next = opts.next;
       // No CSRF: nothing authenticates this request. `credentials` lets the browser store the
       // refresh cookie (Path=/auth, HttpOnly).
@@ -376,12 +380,14 @@ export function createClient(options: ClientOptions): PortcullisClient {
   }
 
   async function changePassword(currentPassword: string, newPassword: string): Promise<ChangePasswordResult> {
-    const init = jsonInit("POST", { current_password: currentPassword, new_password: newPassword });
+    const payload: PasswordChangeBody = { current_password: currentPassword, new_password: newPassword };
+    const init = jsonInit("POST", payload);
     return (await expectJson(await authFetch("/api/password", init))) as ChangePasswordResult;
   }
 
   async function reauth(password: string): Promise<ReauthResult> {
-    const body = record(await expectJson(await authFetch("/api/reauth", jsonInit("POST", { password }))));
+    const payload: ReauthBody = { password };
+    const body = record(await expectJson(await authFetch("/api/reauth", jsonInit("POST", payload))));
     if (mode === "token" && typeof body.access_token === "string" && body.access_token !== "") {
       // The fresh token replaces the old one; a refresh in flight must not overwrite it.
       generation += 1;

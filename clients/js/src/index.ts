@@ -22,12 +22,19 @@ export type {
   ClientOptions,
   CsrfSource,
   FetchLike,
+  LoginBody,
   LoginOptions,
   LoginResult,
   Me,
   MeSession,
   Mode,
+  PasswordChangeBody,
   PortcullisClient,
+  ReauthBody,
   ReauthResult,
+  Schemas,
   SessionInfo,
+  TokenLoginBody,
 } from "./types.js";
+/** The whole OpenAPI document as types, to type calls the client has no method for. */
+export type { components, operations, paths } from "./openapi.js";

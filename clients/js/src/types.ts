@@ -1,4 +1,22 @@
-/** Shapes of the Portcullis HTTP API and of the client's options. */
+/**
+ * Shapes of the Portcullis HTTP API and of the client's options. The API's shapes are built on
+ * the types generated from the server's OpenAPI document (`openapi.ts`, by `gen-types.sh`): a
+ * field the document renames, drops or retypes stops this file from compiling. Where the SDK
+ * promises more than the document says (a literal, a field the server always sends), the
+ * interface narrows the generated one, which the compiler checks is still compatible.
+ */
+
+import type { components } from "./openapi.js";
+
+/** The schemas of the OpenAPI document. */
+export type Schemas = components["schemas"];
+
+// (An interface extends a named type only, so the generated shapes get names here first.)
+type MeSessionSchema = Schemas["MeSession"];
+type MeSchema = Schemas["Me"];
+type SessionViewSchema = Schemas["SessionView"];
+type ReauthedSchema = Pick<Schemas["Reauthed"], "fresh_until">;
+type PasswordChangedSchema = Schemas["PasswordChanged"];
 
 /** How the SPA authenticates. */
 export type Mode = "session" | "token";
@@ -56,54 +74,47 @@ export interface LoginResult {
 }
 
 /** The session that a `/api/me` request was authenticated by. */
-export interface MeSession {
-  id: string;
+export interface MeSession extends MeSessionSchema {
   /** `"cookie"` for a session cookie, `"token"` for a token family. */
   kind: "cookie" | "token" | (string & {});
-  created_at: string;
-  last_seen_at: string;
-  expires_at: string;
-  fresh_until: string;
-  remember: boolean;
 }
 
 /** `GET /api/me`. */
-export interface Me {
-  id: string;
-  username: string;
+export interface Me extends MeSchema {
+  /** The account's email address; the server always sends it, `null` when there is none. */
   email: string | null;
-  roles: string[];
-  permissions: string[];
-  mfa_enabled: boolean;
   session: MeSession;
 }
 
 /** One entry of `GET /api/sessions`. */
-export interface SessionInfo {
-  id: string;
+export interface SessionInfo extends SessionViewSchema {
   kind: "cookie" | "token" | (string & {});
-  created_at: string;
-  last_seen_at: string;
-  expires_at: string;
+  /** The client's address; the server always sends it, `null` when unknown. */
   ip: string | null;
+  /** The client's `User-Agent`; the server always sends it, `null` when there was none. */
   user_agent: string | null;
-  remember: boolean;
   /** Whether this is the session the request was made with. */
   current: boolean;
 }
 
-/** `POST /api/reauth`. */
-export interface ReauthResult {
+/** `POST /api/reauth` (the new access token of token mode is kept by the client itself). */
+export interface ReauthResult extends ReauthedSchema {
   /** Until when the session counts as a fresh login (RFC 3339). */
   fresh_until: string;
 }
 
 /** `POST /api/password`. */
-export interface ChangePasswordResult {
+export interface ChangePasswordResult extends PasswordChangedSchema {
   password_changed: true;
   /** How many other sessions were ended. */
   revoked: number;
 }
+
+/** The bodies the client sends, as the document describes them. */
+export type LoginBody = Schemas["LoginRequest"];
+export type TokenLoginBody = Schemas["TokenLogin"];
+export type ReauthBody = Schemas["ReauthRequest"];
+export type PasswordChangeBody = Schemas["PasswordChange"];
 
 /** The client returned by `createClient`. */
 export interface PortcullisClient {
