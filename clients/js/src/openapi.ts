@@ -610,14 +610,14 @@ export interface components {
             event: string;
             /** Format: int64 */
             id: number;
-            ip?: string | null;
+            ip: string | null;
             /** Format: uuid */
-            session_id?: string | null;
-            user_agent?: string | null;
+            session_id: string | null;
+            user_agent: string | null;
             /** Format: uuid */
-            user_id?: string | null;
+            user_id: string | null;
             /** @description Invisible characters show as `\u{…}`. */
-            username?: string | null;
+            username: string | null;
         };
         /** @description Audit events, newest first. */
         Events: {
@@ -770,7 +770,7 @@ export interface components {
         RegisterRequest: {
             /** @description The CSRF token, when a form carries it rather than a header. */
             csrf_token?: string | null;
-            email?: components["schemas"]["Text254"] | null;
+            email: components["schemas"]["Text254"] | null;
             /** @description Checked against the password policy (`password.min_length`, `max_length`, not the name). */
             password: components["schemas"]["Password"];
             username: components["schemas"]["Text64"];
@@ -789,7 +789,7 @@ export interface components {
         };
         /** @description A role and its permissions. */
         RoleView: {
-            description?: string | null;
+            description: string | null;
             name: string;
             permissions: string[];
         };
@@ -806,7 +806,7 @@ export interface components {
             expires_at: string;
             /** Format: uuid */
             id: string;
-            ip?: string | null;
+            ip: string | null;
             /**
              * @example cookie
              * @example token
@@ -815,7 +815,7 @@ export interface components {
             /** Format: date-time */
             last_seen_at: string;
             remember: boolean;
-            user_agent?: string | null;
+            user_agent: string | null;
         };
         /** @description The user's sessions. */
         Sessions: {
@@ -879,7 +879,7 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             disabled: boolean;
-            email?: string | null;
+            email: string | null;
             /** Format: uuid */
             id: string;
             permissions: string[];

@@ -72,6 +72,19 @@ impl Modify for SecuritySchemes {
             .description(Some("An access token from `POST /auth/login`"))
             .build();
         components.add_security_scheme(BEARER, SecurityScheme::Http(bearer));
+        let access = ApiKeyValue::with_description(
+            "access_token_cookie",
+            "The access token in a cookie (the `cookies` token location); unsafe requests also send `X-CSRF-TOKEN`",
+        );
+        components.add_security_scheme(ACCESS_COOKIE, SecurityScheme::ApiKey(ApiKey::Cookie(access)));
+        let refresh =
+            ApiKeyValue::with_description("refresh_token_cookie", "The refresh token, in its `/auth`-only cookie");
+        components.add_security_scheme(REFRESH_COOKIE, SecurityScheme::ApiKey(ApiKey::Cookie(refresh)));
+        let double_submit = ApiKeyValue::with_description(
+            "X-CSRF-TOKEN",
+            "The double-submit value of the token cookies: the `csrf_refresh_token` (or `csrf_access_token`) cookie's",
+        );
+        components.add_security_scheme(JWT_CSRF, SecurityScheme::ApiKey(ApiKey::Header(double_submit)));
     }
 }
 
@@ -79,6 +92,9 @@ impl Modify for SecuritySchemes {
 pub(crate) const SESSION: &str = "session_cookie";
 pub(crate) const CSRF: &str = "csrf_header";
 pub(crate) const BEARER: &str = "bearer";
+pub(crate) const ACCESS_COOKIE: &str = "access_cookie";
+pub(crate) const REFRESH_COOKIE: &str = "refresh_cookie";
+pub(crate) const JWT_CSRF: &str = "jwt_csrf_header";
 
 /// Ops routes: this document and its reference page.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {

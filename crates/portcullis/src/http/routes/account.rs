@@ -45,6 +45,7 @@ struct RegisterRequest {
     /// Checked against the password policy (`password.min_length`, `max_length`, not the name).
     password: Password,
     #[serde(default)]
+    #[schema(required = true)]
     email: Option<Text<254>>,
     /// The CSRF token, when a form carries it rather than a header.
     #[serde(default)]

@@ -89,6 +89,7 @@ struct UserView<'a> {
     /// Invisible characters show as `\u{…}`.
     #[schema(value_type = String)]
     username: Cow<'a, str>,
+    #[schema(required = true)]
     email: Option<&'a str>,
     roles: &'a [String],
     permissions: &'a [String],
@@ -273,6 +274,7 @@ async fn unlock(call: Call, Path(id): Path<String>) -> Result<Response, ApiError
 #[derive(Serialize, ToSchema)]
 struct RoleView<'a> {
     name: &'a str,
+    #[schema(required = true)]
     description: Option<&'a str>,
     permissions: &'a [String],
 }
@@ -352,12 +354,16 @@ struct EventView<'a> {
     at: String,
     #[schema(examples("login_ok"))]
     event: &'a str,
+    #[schema(required = true)]
     user_id: Option<Uuid>,
     /// Invisible characters show as `\u{…}`.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, required = true)]
     username: Option<Cow<'a, str>>,
+    #[schema(required = true)]
     session_id: Option<Uuid>,
+    #[schema(required = true)]
     ip: Option<&'a str>,
+    #[schema(required = true)]
     user_agent: Option<&'a str>,
     /// The event's own fields.
     #[schema(value_type = Object)]

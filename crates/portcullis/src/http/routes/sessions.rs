@@ -86,7 +86,9 @@ struct SessionView<'a> {
     last_seen_at: String,
     #[schema(format = DateTime)]
     expires_at: String,
+    #[schema(required = true)]
     ip: Option<&'a str>,
+    #[schema(required = true)]
     user_agent: Option<&'a str>,
     remember: bool,
     current: bool,

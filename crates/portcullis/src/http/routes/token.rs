@@ -116,7 +116,7 @@ struct RefreshBody {
 /// dead, and presenting it again after the grace window revokes the whole family.
 #[utoipa::path(post, path = "/auth/refresh", tag = "token", operation_id = "token_refresh",
     request_body(content = Option<RefreshBody>, content_type = "application/json"),
-    security((), ("csrf_header" = [])),
+    security(("refresh_cookie" = [], "jwt_csrf_header" = []), ()),
     responses((status = 200, body = Tokens)))]
 async fn refresh(
     State(state): State<AppState>,
@@ -159,7 +159,7 @@ struct LoggedOut {
 
 /// Logs out: the family (the session) is revoked and the token cookies are cleared.
 #[utoipa::path(post, path = "/auth/logout", tag = "token", operation_id = "token_logout",
-    security(("bearer" = []), ("csrf_header" = [])),
+    security(("bearer" = []), ("refresh_cookie" = [], "jwt_csrf_header" = [])),
     responses((status = 200, body = LoggedOut)))]
 async fn logout(
     State(state): State<AppState>,
