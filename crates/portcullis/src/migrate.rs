@@ -26,14 +26,18 @@ pub struct Copied {
     pub remember: u64,
     /// Audit-log rows.
     pub audit: u64,
+    /// TOTP factors (their seeds stay sealed: the target needs the same sealing keys).
+    pub totp: u64,
+    /// Recovery codes, used ones included.
+    pub recovery_codes: u64,
 }
 
 impl fmt::Display for Copied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} roles, {} users, {} sessions, {} remember-me series, {} audit rows",
-            self.roles, self.users, self.sessions, self.remember, self.audit
+            "{} roles, {} users, {} sessions, {} remember-me series, {} audit rows, {} TOTP factors, {} recovery codes",
+            self.roles, self.users, self.sessions, self.remember, self.audit, self.totp, self.recovery_codes
         )
     }
 }
@@ -83,6 +87,14 @@ pub async fn copy(from: &Stores, to: &Stores) -> Result<Copied, MigrateError> {
     for series in from.transfer()?.all_remember().await? {
         to.remember.insert_remember(&series).await?;
         copied.remember += 1;
+    }
+    for factor in from.transfer()?.all_totp().await? {
+        to.transfer()?.import_totp(&factor).await?;
+        copied.totp += 1;
+    }
+    for code in from.transfer()?.all_recovery_codes().await? {
+        to.transfer()?.import_recovery_code(&code).await?;
+        copied.recovery_codes += 1;
     }
     each_audit_page(from.audit.as_ref(), async |_, page| {
         for row in page {
@@ -134,6 +146,8 @@ pub async fn verify(from: &Stores, to: &Stores) -> Result<(), MigrateError> {
     same("users", from.users.list_users().await?, to.users.list_users().await?)?;
     same("sessions", from.transfer()?.all_sessions().await?, to.transfer()?.all_sessions().await?)?;
     same("remember-me series", from.transfer()?.all_remember().await?, to.transfer()?.all_remember().await?)?;
+    same("TOTP factors", from.transfer()?.all_totp().await?, to.transfer()?.all_totp().await?)?;
+    same("recovery codes", from.transfer()?.all_recovery_codes().await?, to.transfer()?.all_recovery_codes().await?)?;
     same("audit row count", from.transfer()?.audit_count().await?, to.transfer()?.audit_count().await?)?;
     each_audit_page(from.audit.as_ref(), async |before_id, page| {
         same("audit rows", page, &audit_page(to.audit.as_ref(), before_id).await?)
@@ -214,6 +228,11 @@ mod tests {
             expires_at: t0 + Duration::days(30),
         };
         store.remember.insert_remember(&series).await.expect("remember");
+        // A confirmed TOTP factor with a used step, and two recovery codes, one of them used.
+        store.factors.put_pending_totp(users[0].id, b"sealed seed", t0).await.expect("totp");
+        assert!(store.factors.accept_totp_step(users[0].id, 60_000_000, Some(t0)).await.expect("confirm"));
+        store.factors.replace_recovery_codes(users[0].id, &[[7; 32], [8; 32]], t0).await.expect("codes");
+        assert!(store.factors.use_recovery_code(users[0].id, &[8; 32], t0).await.expect("use"));
         for i in 0..(PAGE as i64 + 5) {
             let row = AuditRecord {
                 id: 0,
@@ -238,7 +257,18 @@ mod tests {
         let target = crate::store::open(&db.url).await.expect("open target");
         let copied = copy(&source, &target).await.expect("copied");
         // admin (seeded on both) and editor.
-        assert_eq!(copied, Copied { roles: 2, users: 2, sessions: 2, remember: 1, audit: u64::from(PAGE) + 5 });
+        let expected = Copied {
+            roles: 2,
+            users: 2,
+            sessions: 2,
+            remember: 1,
+            audit: u64::from(PAGE) + 5,
+            totp: 1,
+            recovery_codes: 2,
+        };
+        assert_eq!(copied, expected);
+        let codes = target.transfer().expect("transfer").all_recovery_codes().await.expect("codes");
+        assert_eq!(codes.iter().filter(|c| c.used_at.is_some()).count(), 1, "a used code stays used");
         // New rows on the target carry on after the copied ones.
         let next = AuditRecord {
             id: 0,

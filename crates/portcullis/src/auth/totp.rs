@@ -27,6 +27,34 @@ pub const SKEW: i64 = 1;
 /// Bytes of a secret: 160 bits, as RFC 4226 recommends.
 pub const SECRET_BYTES: usize = 20;
 
+/// An account's TOTP factor as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// The account.
+    pub user_id: uuid::Uuid,
+    /// The seed, sealed (see [`crate::sealing`]).
+    pub sealed: Vec<u8>,
+    /// When the seed was made.
+    pub created_at: time::OffsetDateTime,
+    /// When a code confirmed it; until then it is pending and no login asks for it.
+    pub confirmed_at: Option<time::OffsetDateTime>,
+    /// The last time step accepted (see [`matched_step`]).
+    pub last_step: Option<i64>,
+}
+
+/// One recovery code as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCodeRecord {
+    /// The account.
+    pub user_id: uuid::Uuid,
+    /// SHA-256 of the code.
+    pub code_hash: [u8; 32],
+    /// When its set was issued.
+    pub created_at: time::OffsetDateTime,
+    /// When it was used, if it was.
+    pub used_at: Option<time::OffsetDateTime>,
+}
+
 /// A TOTP seed; its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TotpSecret(Vec<u8>);

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::account::{NewUser, Role, User, UserPage, UserPatch};
 use crate::audit::{AuditQuery, AuditRecord};
 use crate::auth::challenge::ChallengeRecord;
+use crate::auth::totp::{RecoveryCodeRecord, TotpRecord};
 use crate::session::remember::RememberRecord;
 use crate::session::SessionRecord;
 use crate::signal::{SignalKind, SignalRecord};
@@ -176,6 +177,14 @@ pub trait Transfer: Send + Sync {
     async fn import_audit(&self, record: &AuditRecord) -> StoreResult<()>;
     /// How many audit rows there are.
     async fn audit_count(&self) -> StoreResult<u64>;
+    /// Every TOTP factor, by account id.
+    async fn all_totp(&self) -> StoreResult<Vec<TotpRecord>>;
+    /// Every recovery code, by account id then hash.
+    async fn all_recovery_codes(&self) -> StoreResult<Vec<RecoveryCodeRecord>>;
+    /// Inserts a TOTP factor exactly as given.
+    async fn import_totp(&self, record: &TotpRecord) -> StoreResult<()>;
+    /// Inserts a recovery code exactly as given.
+    async fn import_recovery_code(&self, record: &RecoveryCodeRecord) -> StoreResult<()>;
 }
 
 /// Pending login challenges (see `crate::auth::challenge`).
@@ -195,6 +204,31 @@ pub trait ChallengeStore: Send + Sync {
     async fn delete_challenge(&self, id_hash: &[u8; 32]) -> StoreResult<bool>;
     /// Deletes challenges past their end; returns how many.
     async fn delete_expired_challenges(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// Second factors: TOTP seeds and recovery codes (see `crate::auth::totp`).
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    /// The account's TOTP factor, confirmed or pending.
+    async fn totp(&self, user_id: Uuid) -> StoreResult<Option<TotpRecord>>;
+    /// Stores a pending seed, replacing a pending one; `false` (nothing changed) when the
+    /// account has a confirmed one.
+    async fn put_pending_totp(&self, user_id: Uuid, sealed: &[u8], now: OffsetDateTime) -> StoreResult<bool>;
+    /// Takes `step` as the account's last accepted step if it is later than the stored one, in
+    /// one statement, so that of two instances given the same code only one accepts it. With
+    /// `confirm_at` the factor must be pending and becomes confirmed; without, it must be
+    /// confirmed. `false` when refused.
+    async fn accept_totp_step(&self, user_id: Uuid, step: i64, confirm_at: Option<OffsetDateTime>)
+        -> StoreResult<bool>;
+    /// Removes the account's TOTP factor and its recovery codes; `false` when it had none.
+    async fn delete_totp(&self, user_id: Uuid) -> StoreResult<bool>;
+    /// Replaces the account's recovery codes with these hashes, at once.
+    async fn replace_recovery_codes(&self, user_id: Uuid, hashes: &[[u8; 32]], now: OffsetDateTime) -> StoreResult<()>;
+    /// Uses the account's unused code with this hash; `false` when there is none (a wrong code,
+    /// or one used already, by this request's twin too).
+    async fn use_recovery_code(&self, user_id: Uuid, hash: &[u8; 32], now: OffsetDateTime) -> StoreResult<bool>;
+    /// How many unused recovery codes the account has.
+    async fn recovery_codes_left(&self, user_id: Uuid) -> StoreResult<u32>;
 }
 
 /// Health of the backend.
@@ -255,6 +289,8 @@ pub struct Stores {
     pub signals: Arc<dyn SignalStore>,
     /// Pending login challenges.
     pub challenges: Arc<dyn ChallengeStore>,
+    /// Second factors.
+    pub factors: Arc<dyn FactorStore>,
     /// Whether the backend answers.
     pub health: Arc<dyn Health>,
     /// Whole-store copies (`portcullis store migrate`); `None` when the backend cannot.
@@ -266,6 +302,7 @@ impl Stores {
     pub fn of<B>(backend: B) -> Self
     where
         B: UserStore + RoleStore + SessionStore + RememberStore + AuditStore + SignalStore + ChallengeStore,
+        B: FactorStore,
         B: Health + Transfer,
         B: 'static,
     {
@@ -278,6 +315,7 @@ impl Stores {
             audit: b.clone(),
             signals: b.clone(),
             challenges: b.clone(),
+            factors: b.clone(),
             health: b.clone(),
             transfer: Some(b),
         }
@@ -302,6 +340,7 @@ macro_rules! debug_as_name {
     )*};
 }
 debug_as_name!(
+    FactorStore,
     UserStore,
     RoleStore,
     SessionStore,

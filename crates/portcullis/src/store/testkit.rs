@@ -20,6 +20,7 @@ use super::{StoreError, Stores};
 use crate::account::{NewUser, Role, User, UserPatch};
 use crate::audit::{AuditQuery, AuditRecord};
 use crate::auth::challenge::ChallengeRecord;
+use crate::auth::totp::TotpRecord;
 use crate::session::remember::RememberRecord;
 use crate::session::{SessionKind, SessionRecord};
 use crate::signal::SignalKind;
@@ -463,6 +464,59 @@ async fn challenges(store: &Stores) {
     assert_eq!(store.challenges.delete_expired_challenges(at(300)).await.expect("sweep"), 1);
 }
 
+/// TOTP factors: pending until confirmed, a step taken once, on any number of instances;
+/// recovery codes replaced as a set and each used once.
+async fn factors(store: &Stores) {
+    let f = &store.factors;
+    let user = store.users.create_user(new_user("otto"), at(0)).await.expect("create");
+    assert_eq!(f.totp(user.id).await.expect("read"), None);
+    assert!(!f.accept_totp_step(user.id, 10, None).await.expect("no factor"), "no factor, no step");
+    assert!(f.put_pending_totp(user.id, b"first", at(0)).await.expect("pending"));
+    assert!(f.put_pending_totp(user.id, b"second", at(1)).await.expect("replaced"), "a pending seed is replaced");
+    assert!(!f.accept_totp_step(user.id, 10, None).await.expect("pending"), "a pending factor logs no one in");
+    assert!(f.accept_totp_step(user.id, 10, Some(at(2))).await.expect("confirm"));
+    let confirmed = TotpRecord {
+        user_id: user.id,
+        sealed: b"second".to_vec(),
+        created_at: at(1),
+        confirmed_at: Some(at(2)),
+        last_step: Some(10),
+    };
+    assert_eq!(f.totp(user.id).await.expect("read"), Some(confirmed.clone()), "every field kept");
+    assert!(!f.put_pending_totp(user.id, b"third", at(3)).await.expect("kept"), "a confirmed seed stays");
+    assert!(!f.accept_totp_step(user.id, 11, Some(at(3))).await.expect("confirmed"), "confirmed only once");
+    assert!(!f.accept_totp_step(user.id, 10, None).await.expect("same step"), "the confirming code logs no one in");
+    assert!(!f.accept_totp_step(user.id, 9, None).await.expect("older"), "an older step after a newer one");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let factors = store.factors.clone();
+            tokio::spawn(async move { factors.accept_totp_step(user.id, 11, None).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += usize::from(task.await.expect("task").expect("accept"));
+    }
+    assert_eq!(accepted, 1, "one code, many requests at once: accepted once");
+    assert_eq!(f.totp(user.id).await.expect("read").and_then(|t| t.last_step), Some(11));
+
+    f.replace_recovery_codes(user.id, &[[1; 32], [2; 32], [3; 32]], at(4)).await.expect("codes");
+    assert_eq!(f.recovery_codes_left(user.id).await.expect("left"), 3);
+    assert!(f.use_recovery_code(user.id, &[2; 32], at(5)).await.expect("use"));
+    assert!(!f.use_recovery_code(user.id, &[2; 32], at(6)).await.expect("twice"), "each code once");
+    assert!(!f.use_recovery_code(user.id, &[9; 32], at(6)).await.expect("wrong"), "an unknown code");
+    let other = store.users.create_user(new_user("olga"), at(0)).await.expect("create");
+    assert!(!f.use_recovery_code(other.id, &[1; 32], at(6)).await.expect("other"), "another account's code");
+    assert_eq!(f.recovery_codes_left(user.id).await.expect("left"), 2);
+    f.replace_recovery_codes(user.id, &[[4; 32]], at(7)).await.expect("new set");
+    assert!(!f.use_recovery_code(user.id, &[1; 32], at(8)).await.expect("old set"), "a new set voids the old");
+    assert_eq!(f.recovery_codes_left(user.id).await.expect("left"), 1);
+    assert!(f.delete_totp(user.id).await.expect("delete"));
+    assert!(!f.delete_totp(user.id).await.expect("delete twice"));
+    assert_eq!(f.recovery_codes_left(user.id).await.expect("left"), 0, "the codes go with the factor");
+    assert_eq!(f.totp(user.id).await.expect("read"), None);
+}
+
 /// Runs every case against `stores`, which must start empty (a new database with its
 /// migrations applied). Panics at the first behaviour that differs from the traits' contract.
 pub async fn run(stores: &Stores) {
@@ -478,4 +532,5 @@ pub async fn run(stores: &Stores) {
     concurrent_rotation(stores).await;
     concurrent_registration(stores).await;
     challenges(stores).await;
+    factors(stores).await;
 }

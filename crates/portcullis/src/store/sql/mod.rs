@@ -20,6 +20,7 @@ use super::{StoreError, StoreResult};
 
 mod audit;
 mod challenges;
+mod factors;
 mod remember;
 mod roles;
 mod rows;

@@ -8,6 +8,7 @@ use super::{col, Dialect, FromSqlRow, Id};
 use crate::account::{NewUser, Role, User};
 use crate::audit::AuditRecord;
 use crate::auth::challenge::ChallengeRecord;
+use crate::auth::totp::{RecoveryCodeRecord, TotpRecord};
 use crate::session::remember::RememberRecord;
 use crate::session::{SessionKind, SessionRecord};
 use crate::signal::{SignalKind, SignalRecord};
@@ -198,6 +199,45 @@ impl FromSqlRow for ChallengeRecord {
     }
 }
 
+macro_rules! totp_columns {
+    () => {
+        "user_id, sealed, created_at, confirmed_at, last_step"
+    };
+}
+
+impl FromSqlRow for TotpRecord {
+    fn from_row<D: Dialect>(row: &D::Row) -> StoreResult<Self> {
+        let user_id: Id = col::<D, _>(row, 0)?;
+        let confirmed_at: Option<i64> = col::<D, _>(row, 3)?;
+        Ok(TotpRecord {
+            user_id: user_id.0,
+            sealed: col::<D, _>(row, 1)?,
+            created_at: from_unix(col::<D, _>(row, 2)?)?,
+            confirmed_at: confirmed_at.map(from_unix).transpose()?,
+            last_step: col::<D, _>(row, 4)?,
+        })
+    }
+}
+
+macro_rules! recovery_columns {
+    () => {
+        "user_id, code_hash, created_at, used_at"
+    };
+}
+
+impl FromSqlRow for RecoveryCodeRecord {
+    fn from_row<D: Dialect>(row: &D::Row) -> StoreResult<Self> {
+        let user_id: Id = col::<D, _>(row, 0)?;
+        let used_at: Option<i64> = col::<D, _>(row, 3)?;
+        Ok(RecoveryCodeRecord {
+            user_id: user_id.0,
+            code_hash: hash32(col::<D, _>(row, 1)?, "recovery code hash")?,
+            created_at: from_unix(col::<D, _>(row, 2)?)?,
+            used_at: used_at.map(from_unix).transpose()?,
+        })
+    }
+}
+
 /// One row of a role listing: the role, its description, one of its permissions.
 pub(super) struct RoleRow(String, Option<String>, Option<String>);
 
@@ -266,4 +306,7 @@ pub(super) fn contains_pattern(search: Option<&str>) -> Option<String> {
     })
 }
 
-pub(super) use {audit_columns, challenge_columns, remember_columns, session_columns, user_joins, user_select};
+pub(super) use {
+    audit_columns, challenge_columns, recovery_columns, remember_columns, session_columns, totp_columns, user_joins,
+    user_select,
+};
