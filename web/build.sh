@@ -12,26 +12,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
 
-check=0
-case "${1:-}" in
-  "") ;;
-  --check) check=1 ;;
-  *) echo "usage: web/build.sh [--check]" >&2; exit 2 ;;
-esac
-
-# Nothing here may fetch a browser build; these keep it so even if a dependency ever tries.
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 CYPRESS_INSTALL_BINARY=0
-export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
-
-if ! command -v npm >/dev/null 2>&1; then
-  echo "web/build.sh: npm not found (Node >= 20.19 and npm are needed to build the SPA)" >&2
-  exit 1
-fi
-
-# npm writes node_modules/.package-lock.json at every install: it is the install's timestamp.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+# shellcheck source=../scripts/lib/npm.sh
+. ../scripts/lib/npm.sh
+check=$(check_flag web/build.sh "$@")
+npm_prepare web/build.sh
 
 # Type-check the components and the SDK source they import; quiet unless something is wrong.
 if ! typecheck=$(npx --no-install svelte-check --tsconfig ./tsconfig.json --fail-on-warnings 2>&1); then

@@ -13,20 +13,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
 
-check=0
-case "${1:-}" in
-  "") ;;
-  --check) check=1 ;;
-  *) echo "usage: clients/js/gen-types.sh [--check]" >&2; exit 2 ;;
-esac
-
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 CYPRESS_INSTALL_BINARY=0
-export npm_config_update_notifier=false
-
-# npm writes node_modules/.package-lock.json at every install: it is the install's timestamp.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
+# shellcheck source=../../scripts/lib/npm.sh
+. ../../scripts/lib/npm.sh
+check=$(check_flag clients/js/gen-types.sh "$@")
+npm_prepare clients/js/gen-types.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-gen-types.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -4,14 +4,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-# Nothing here may fetch a browser build; these keep it so even if a dependency ever tries.
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 CYPRESS_INSTALL_BINARY=0
-export npm_config_update_notifier=false
-
-# npm writes node_modules/.package-lock.json at every install: it is the install's timestamp.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
+# shellcheck source=../../scripts/lib/npm.sh
+. ../../scripts/lib/npm.sh
+npm_prepare clients/js/run-tests.sh
 
 npm run --silent typecheck
 npm run --silent build
