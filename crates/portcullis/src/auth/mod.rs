@@ -30,6 +30,7 @@ use crate::token::TokenService;
 
 pub mod challenge;
 pub mod gate;
+pub mod recovery;
 pub mod totp;
 
 pub use gate::{Admitted, Attempt, Gate, Purpose};
