@@ -15,7 +15,6 @@
 //! start, like the other secrets, or kept in memory only for demos.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
@@ -148,26 +147,11 @@ impl SealingKeys {
     }
 
     fn write_new(&self, path: &Path) -> Result<()> {
-        let shown = path.display();
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-        }
         let file = KeyRingFile {
             keys: self.keys.iter().map(|k| KeyEntry { id: k.id, key: STANDARD.encode(k.key) }).collect(),
         };
         let text = serde_json::to_string_pretty(&file).map_err(|e| Error::internal(e.to_string()))?;
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            // Readable by the server's user only.
-            options.mode(0o600);
-        }
-        let mut out = options.open(path).map_err(|e| Error::internal(format!("creating {shown}: {e}")))?;
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.sync_all())
-            .map_err(|e| Error::internal(format!("writing {shown}: {e}")))
+        crate::secrets::write_new_secret_file(path, text.as_bytes())
     }
 }
 

@@ -98,6 +98,26 @@ impl Secrets {
     }
 }
 
+/// Writes a new secret file (its directory made if needed), readable by the server's user only;
+/// an error if the file already exists, so a secret is never overwritten.
+pub(crate) fn write_new_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Readable by the server's user only.
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| Error::internal(format!("creating {}: {e}", path.display())))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
+}
+
 fn load_or_create_key(path: &Path) -> Result<(Vec<u8>, Origin)> {
     if path.exists() {
         let text = fs::read_to_string(path).map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
@@ -109,23 +129,9 @@ fn load_or_create_key(path: &Path) -> Result<(Vec<u8>, Origin)> {
         }
         return Ok((bytes, Origin::Loaded));
     }
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-    }
     let mut bytes = vec![0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Readable by the server's user only.
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| Error::internal(format!("creating {}: {e}", path.display())))?;
-    file.write_all(STANDARD.encode(&bytes).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+    write_new_secret_file(path, STANDARD.encode(&bytes).as_bytes())?;
     Ok((bytes, Origin::Generated))
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
@@ -78,33 +78,33 @@ const TABLE: &[Fails] = &[
     api("docs_file", &[&[NotFound]]),
 ];
 
-#[cfg(test)]
-/// Every operation of the document with its methods: `(method, path, operation id)`.
-pub(crate) fn operations(api: &OpenApi) -> Vec<(&'static str, String, Option<String>)> {
-    let mut all = Vec::new();
-    for (path, item) in &api.paths.paths {
-        for (method, op) in methods(item) {
-            all.push((method, path.clone(), op.operation_id.clone()));
-        }
-    }
-    all
+/// The operation slots of a path item, by method.
+fn slots(item: &mut PathItem) -> [(&'static str, &mut Option<Operation>); 8] {
+    [
+        ("GET", &mut item.get),
+        ("POST", &mut item.post),
+        ("PUT", &mut item.put),
+        ("PATCH", &mut item.patch),
+        ("DELETE", &mut item.delete),
+        ("HEAD", &mut item.head),
+        ("OPTIONS", &mut item.options),
+        ("TRACE", &mut item.trace),
+    ]
 }
 
 #[cfg(test)]
-fn methods(item: &utoipa::openapi::PathItem) -> Vec<(&'static str, &Operation)> {
-    [
-        ("GET", &item.get),
-        ("POST", &item.post),
-        ("PUT", &item.put),
-        ("PATCH", &item.patch),
-        ("DELETE", &item.delete),
-        ("HEAD", &item.head),
-        ("OPTIONS", &item.options),
-        ("TRACE", &item.trace),
-    ]
-    .into_iter()
-    .filter_map(|(m, op)| op.as_ref().map(|op| (m, op)))
-    .collect()
+/// Every operation of the document with its methods: `(method, path, operation id)`.
+pub(crate) fn operations(api: &OpenApi) -> Vec<(&'static str, String, Option<String>)> {
+    let mut paths = api.paths.paths.clone();
+    let mut all = Vec::new();
+    for (path, item) in &mut paths {
+        for (method, op) in slots(item) {
+            if let Some(op) = op {
+                all.push((method, path.clone(), op.operation_id.clone()));
+            }
+        }
+    }
+    all
 }
 
 #[cfg(test)]
@@ -119,19 +119,7 @@ pub(crate) fn unmatched(api: &OpenApi) -> (Vec<String>, Vec<&'static str>) {
 /// Adds each operation's problem responses.
 pub(crate) fn add(api: &mut OpenApi) {
     for item in api.paths.paths.values_mut() {
-        for op in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-            &mut item.head,
-            &mut item.options,
-            &mut item.trace,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for op in slots(item).into_iter().filter_map(|(_, op)| op.as_mut()) {
             // OpenAPI requires a description of every response; a success without its own says
             // its status.
             for (status, response) in op.responses.responses.iter_mut() {
